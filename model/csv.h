@@ -1,0 +1,62 @@
+// Reading record tables from CSV files: the format of baselines, of records
+// to score and of labelled evaluation sets.
+//
+// Format: a header row, then one record per row. Columns named `id`,
+// `timestamp` and `label` (case-insensitive, any position) are special; every
+// other column is a numeric feature. Cells may be quoted with "..." (with ""
+// for a quote). Numbers are plain decimals or exponent form; NaN and Inf are
+// errors. Blank lines and a trailing newline are ignored; CRLF is accepted.
+// Every error names the file, the 1-based line and the column.
+#ifndef ANOMALYD_MODEL_CSV_H_
+#define ANOMALYD_MODEL_CSV_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "model/matrix.h"
+#include "proto/status.h"
+
+namespace anomalyd {
+
+struct CsvTable {
+  std::vector<std::string> feature_names;  // in file order
+  Matrix features;                         // rows x feature_names.size()
+  std::vector<std::string> ids;            // empty when there is no id column
+  std::vector<int64_t> timestamps;         // empty when no timestamp column
+  std::vector<int> labels;                 // empty when no label column; 0/1
+};
+
+struct CsvOptions {
+  // Stop with TOO_LARGE past this many data rows (0 = no limit).
+  size_t max_rows = 0;
+};
+
+// Parses CSV text. `source` names the input in error messages (a path or
+// "<stdin>"). On success fills *table; on failure returns INVALID_ARGUMENT
+// (or TOO_LARGE) naming source, line and column, and *table is unspecified.
+// A label cell must be 0 or 1; a timestamp cell an integer. At least one
+// feature column and at least one data row are required.
+Status ParseCsv(std::string_view text, const std::string& source,
+                const CsvOptions& options, CsvTable* table);
+
+// Reads and parses the file at `path` ("-" reads standard input).
+// IO_ERROR when it cannot be read, otherwise as ParseCsv.
+Status ReadCsv(const std::string& path, const CsvOptions& options,
+               CsvTable* table);
+
+// Reorders the columns of `table` to `wanted` (a model's feature names),
+// matching by name. INVALID_ARGUMENT names the first missing column; extra
+// columns are dropped. On failure *table is untouched.
+Status SelectFeatures(const std::vector<std::string>& wanted,
+                      const std::string& source, CsvTable* table);
+
+// Writes a header and rows as CSV (used by `anomalyctl sample`). Values are
+// printed with enough digits to round-trip a float.
+std::string FormatCsv(const std::vector<std::string>& header,
+                      const Matrix& rows);
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_MODEL_CSV_H_

@@ -1,0 +1,18 @@
+#include "proto/status.h"
+
+namespace anomalyd {
+
+std::string Status::ToString() const {
+  if (ok()) return "OK";
+  std::string s = pb::ErrorCode_Name(code_);
+  if (s.empty()) s = "ERROR_" + std::to_string(static_cast<int>(code_));
+  if (!message_.empty()) s += ": " + message_;
+  return s;
+}
+
+Status Status::WithContext(const std::string& context) const {
+  if (ok()) return *this;
+  return Status(code_, context + ": " + message_);
+}
+
+}  // namespace anomalyd
