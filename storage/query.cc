@@ -1,0 +1,194 @@
+// Store: operators' queries over anomalies (pages, EXPLAIN, bucket counts).
+#include <cmath>
+
+#include "storage/codec.h"
+#include "storage/store.h"
+#include "storage/store_rep.h"
+
+namespace anomalyd {
+namespace {
+
+const char* TimeColumn(TimeField f) {
+  return f == TimeField::kEvent ? "event_time_us" : "scored_time_us";
+}
+
+// The SELECT of one page. Filters become named parameters; the keyset
+// condition is a row-value comparison on (order key, id), which SQLite
+// turns into a range on the matching index (see docs/storage.md).
+std::string PageSql(const AnomalyQuery& q, bool has_cursor) {
+  const std::string t = TimeColumn(q.time_field);
+  const std::string key = q.order == AnomalyOrder::kScoreDesc ? "score" : t;
+  std::string sql =
+      "SELECT id, record_id, stream, event_time_us, scored_time_us, score, "
+      "reconstruction, kl, threshold, model_version, features, "
+      "contributions, labels FROM anomalies WHERE 1";
+  if (q.since_us) sql += " AND " + t + " >= :since";
+  if (q.until_us) sql += " AND " + t + " < :until";
+  if (q.stream) sql += " AND stream = :stream";
+  if (q.min_score) sql += " AND score >= :min_score";
+  if (q.model_version) sql += " AND model_version = :model_version";
+  if (has_cursor) sql += " AND (" + key + ", id) < (:after_key, :after_id)";
+  sql += " ORDER BY " + key + " DESC, id DESC LIMIT :limit";
+  return sql;
+}
+
+Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
+  if (q.limit < 1 || q.limit > kMaxQueryLimit) {
+    return Status::InvalidArgument("limit " + std::to_string(q.limit) +
+                                   " is outside 1.." +
+                                   std::to_string(kMaxQueryLimit));
+  }
+  if (q.since_us && q.until_us && *q.since_us >= *q.until_us) {
+    return Status::InvalidArgument("since must be before until");
+  }
+  if (q.min_score && std::isnan(*q.min_score)) {
+    return Status::InvalidArgument("min_score is NaN");
+  }
+  if (q.cursor.empty()) return Status::OK();
+  ANOMALYD_RETURN_IF_ERROR(codec::DecodeCursor(q.cursor, cursor));
+  if (cursor->order != q.order ||
+      (q.order == AnomalyOrder::kTimeDesc &&
+       cursor->time_field != q.time_field)) {
+    return Status::InvalidArgument(
+        "cursor was made for a query with another order or time field");
+  }
+  return Status::OK();
+}
+
+void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor,
+               sqlite::Statement* s) {
+  if (q.since_us) s->BindInt64(s->ParamIndex(":since"), *q.since_us);
+  if (q.until_us) s->BindInt64(s->ParamIndex(":until"), *q.until_us);
+  if (q.stream) s->BindText(s->ParamIndex(":stream"), *q.stream);
+  if (q.min_score) s->BindDouble(s->ParamIndex(":min_score"), *q.min_score);
+  if (q.model_version) {
+    s->BindInt64(s->ParamIndex(":model_version"), *q.model_version);
+  }
+  if (cursor != nullptr) {
+    if (q.order == AnomalyOrder::kScoreDesc) {
+      s->BindDouble(s->ParamIndex(":after_key"), cursor->score);
+    } else {
+      s->BindInt64(s->ParamIndex(":after_key"), cursor->time_us);
+    }
+    s->BindInt64(s->ParamIndex(":after_id"), cursor->id);
+  }
+  // One row more than asked tells whether another page follows.
+  s->BindInt64(s->ParamIndex(":limit"), q.limit + 1);
+}
+
+Status ReadRow(const sqlite::Statement& s, AnomalyRow* a) {
+  a->id = s.ColumnInt64(0);
+  a->record_id = s.ColumnText(1);
+  a->stream = s.ColumnText(2);
+  a->event_time_us = s.ColumnInt64(3);
+  a->scored_time_us = s.ColumnInt64(4);
+  a->score = s.ColumnDouble(5);
+  a->reconstruction = static_cast<float>(s.ColumnDouble(6));
+  a->kl = static_cast<float>(s.ColumnDouble(7));
+  a->threshold = static_cast<float>(s.ColumnDouble(8));
+  a->model_version = static_cast<uint32_t>(s.ColumnInt64(9));
+  const std::string ctx = "anomaly " + std::to_string(a->id);
+  ANOMALYD_RETURN_IF_ERROR(
+      codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
+  ANOMALYD_RETURN_IF_ERROR(codec::DecodeFloats(s.ColumnBlob(11),
+                                               &a->contributions)
+                               .WithContext(ctx));
+  return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
+}
+
+}  // namespace
+
+Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
+  codec::Cursor cursor;
+  ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
+  const bool has_cursor = !q.cursor.empty();
+  const std::string sql = PageSql(q, has_cursor);
+  sqlite::Statement& s = rep_->queries[sql];
+  if (!s.is_prepared()) {
+    Status st = s.Prepare(rep_->db, sql);
+    if (!st.ok()) {
+      rep_->queries.erase(sql);
+      return st;
+    }
+  }
+  sqlite::ResetOnExit reset(&s);
+  BindQuery(q, has_cursor ? &cursor : nullptr, &s);
+
+  page->rows.clear();
+  page->next_cursor.clear();
+  const std::string what = "querying anomalies";
+  bool row = false;
+  for (;;) {
+    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, what));
+    if (!row) break;
+    if (static_cast<int64_t>(page->rows.size()) == q.limit) {
+      const AnomalyRow& last = page->rows.back();
+      codec::Cursor next;
+      next.order = q.order;
+      next.time_field = q.time_field;
+      next.time_us = q.time_field == TimeField::kEvent ? last.event_time_us
+                                                       : last.scored_time_us;
+      next.score = last.score;
+      next.id = last.id;
+      page->next_cursor = codec::EncodeCursor(next);
+      break;
+    }
+    page->rows.emplace_back();
+    ANOMALYD_RETURN_IF_ERROR(ReadRow(s, &page->rows.back()));
+  }
+  return Status::OK();
+}
+
+Status Store::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
+  codec::Cursor cursor;
+  ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
+  const std::string sql =
+      "EXPLAIN QUERY PLAN " + PageSql(q, !q.cursor.empty());
+  sqlite::Statement s;
+  ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
+  sqlite::ResetOnExit reset(&s);
+  plan->clear();
+  bool row = false;
+  for (;;) {
+    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, "explaining a query"));
+    if (!row) break;
+    *plan += s.ColumnText(3) + "\n";
+  }
+  return Status::OK();
+}
+
+Status Store::CountByBucket(int64_t since_us, int64_t until_us,
+                            int64_t bucket_us, TimeField time_field,
+                            std::vector<BucketCount>* out) {
+  // The bound keeps (t % b) + b below 2^63.
+  if (bucket_us <= 0 || bucket_us > (int64_t{1} << 62)) {
+    return Status::InvalidArgument("bucket_us must be in 1..2^62");
+  }
+  if (since_us >= until_us) {
+    return Status::InvalidArgument("since must be before until");
+  }
+  const std::string t = TimeColumn(time_field);
+  // Floor to a multiple of the bucket, also for times before 1970.
+  const std::string sql = "SELECT stream, " + t + " - ((" + t +
+                          " % :b) + :b) % :b AS bucket, count(*) "
+                          "FROM anomalies WHERE " +
+                          t + " >= :since AND " + t +
+                          " < :until GROUP BY stream, bucket "
+                          "ORDER BY stream, bucket";
+  sqlite::Statement& s = rep_->queries[sql];
+  if (!s.is_prepared()) ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
+  sqlite::ResetOnExit reset(&s);
+  s.BindInt64(s.ParamIndex(":b"), bucket_us);
+  s.BindInt64(s.ParamIndex(":since"), since_us);
+  s.BindInt64(s.ParamIndex(":until"), until_us);
+  out->clear();
+  bool row = false;
+  for (;;) {
+    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, "counting anomalies per bucket"));
+    if (!row) break;
+    out->push_back({s.ColumnText(0), s.ColumnInt64(1), s.ColumnInt64(2)});
+  }
+  return Status::OK();
+}
+
+}  // namespace anomalyd

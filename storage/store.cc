@@ -1,0 +1,191 @@
+// Store: opening, options, anomaly inserts. Queries are in query.cc, the
+// registry in models.cc, the reservoir in reservoir.cc, retention in
+// retention.cc.
+#include "storage/store.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cmath>
+
+#include "storage/codec.h"
+#include "storage/schema.h"
+#include "storage/store_rep.h"
+
+namespace anomalyd {
+
+namespace {
+
+class WallClock : public Clock {
+ public:
+  int64_t NowMicros() override {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+const char* SyncPragma(SyncLevel level) {
+  switch (level) {
+    case SyncLevel::kOff:
+      return "PRAGMA synchronous = OFF";
+    case SyncLevel::kFull:
+      return "PRAGMA synchronous = FULL";
+    case SyncLevel::kNormal:
+      break;
+  }
+  return "PRAGMA synchronous = NORMAL";
+}
+
+Status CheckOptions(const StoreOptions& o) {
+  if (o.busy_timeout_ms < 0) {
+    return Status::InvalidArgument("busy_timeout_ms must be >= 0");
+  }
+  if (o.cache_size_kib <= 0) {
+    return Status::InvalidArgument("cache_size_kib must be > 0");
+  }
+  if (o.max_db_bytes < 0) {
+    return Status::InvalidArgument("max_db_bytes must be >= 0");
+  }
+  // The bound keeps one stream's reservoir loadable in memory.
+  if (o.reservoir_capacity < 1 || o.reservoir_capacity > 100'000'000) {
+    return Status::InvalidArgument(
+        "reservoir_capacity must be in 1..100000000");
+  }
+  return Status::OK();
+}
+
+// Connection settings of a writer: WAL, sync level, foreign keys, size cap.
+Status ConfigureWriter(const StoreOptions& o, sqlite::Db* db,
+                       const std::string& path) {
+  std::string mode;
+  ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA journal_mode = WAL", &mode));
+  if (mode != "wal") {
+    return Status::IoError("cannot put " + path + " in WAL mode (got '" +
+                           mode + "'); is it on a network file system?");
+  }
+  ANOMALYD_RETURN_IF_ERROR(
+      db->Exec(SyncPragma(o.sync), "setting the synchronous level"));
+  if (o.max_db_bytes > 0) {
+    std::string page_size;
+    ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA page_size", &page_size));
+    const int64_t pages =
+        std::max<int64_t>(1, o.max_db_bytes / std::max<int64_t>(1, std::strtoll(page_size.c_str(), nullptr, 10)));
+    std::string ignored;
+    ANOMALYD_RETURN_IF_ERROR(db->QueryText(
+        "PRAGMA max_page_count = " + std::to_string(pages), &ignored));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Clock* SystemClock() {
+  static WallClock* clock = new WallClock;  // never destroyed: lives forever
+  return clock;
+}
+
+Store::Store(std::unique_ptr<Rep> rep) : rep_(std::move(rep)) {}
+Store::~Store() = default;
+
+int Store::CurrentSchemaVersion() { return schema::kCurrentVersion; }
+
+Status Store::Open(const StoreOptions& options, const std::string& path,
+                   std::unique_ptr<Store>* store) {
+  ANOMALYD_RETURN_IF_ERROR(CheckOptions(options));
+  auto rep = std::make_unique<Rep>();
+  rep->options = options;
+  rep->clock = options.clock != nullptr ? options.clock : SystemClock();
+
+  int flags = SQLITE_OPEN_NOMUTEX;  // one thread per connection
+  if (options.read_only) {
+    flags |= SQLITE_OPEN_READONLY;
+  } else {
+    flags |= SQLITE_OPEN_READWRITE;
+    if (options.create_if_missing) flags |= SQLITE_OPEN_CREATE;
+  }
+  sqlite::Db& db = rep->db;
+  ANOMALYD_RETURN_IF_ERROR(db.Open(path, flags));
+  if (!options.read_only && sqlite3_db_readonly(db.get(), "main") == 1) {
+    return Status(pb::STORAGE_READ_ONLY,
+                  "opening " + path + " for writing: the file is read-only");
+  }
+  sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
+  ANOMALYD_RETURN_IF_ERROR(db.Exec(
+      "PRAGMA foreign_keys = ON; PRAGMA cache_size = -" +
+          std::to_string(options.cache_size_kib),
+      "configuring " + path));
+  if (options.read_only) {
+    ANOMALYD_RETURN_IF_ERROR(schema::CheckReadable(&db).WithContext(path));
+  } else {
+    ANOMALYD_RETURN_IF_ERROR(ConfigureWriter(options, &db, path));
+    ANOMALYD_RETURN_IF_ERROR(schema::Migrate(&db).WithContext(path));
+  }
+  store->reset(new Store(std::move(rep)));
+  return Status::OK();
+}
+
+namespace {
+
+Status CheckAnomaly(const AnomalyRow& r, size_t index) {
+  if (std::isnan(r.score) || std::isnan(r.reconstruction) ||
+      std::isnan(r.kl) || std::isnan(r.threshold)) {
+    return Status::InvalidArgument(
+        "anomaly " + std::to_string(index) + " (record '" + r.record_id +
+        "'): score, reconstruction, kl and threshold must not be NaN");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Store::InsertAnomalies(std::vector<AnomalyRow>* batch) {
+  if (batch->empty()) return Status::OK();
+  for (size_t i = 0; i < batch->size(); ++i) {
+    ANOMALYD_RETURN_IF_ERROR(CheckAnomaly((*batch)[i], i));
+  }
+  Rep& r = *rep_;
+  sqlite::Statement& s = r.insert_anomaly;
+  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
+      &s,
+      "INSERT INTO anomalies (record_id, stream, event_time_us, "
+      "scored_time_us, score, reconstruction, kl, threshold, model_version, "
+      "features, contributions, labels) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"));
+  const std::string what =
+      "inserting a batch of " + std::to_string(batch->size()) + " anomalies";
+  const int64_t now = r.clock->NowMicros();
+  std::vector<int64_t> ids;
+  ids.reserve(batch->size());
+
+  sqlite::Transaction txn(&r.db);
+  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
+  for (const AnomalyRow& a : *batch) {
+    s.BindText(1, a.record_id);
+    s.BindText(2, a.stream);
+    s.BindInt64(3, a.event_time_us);
+    s.BindInt64(4, a.scored_time_us != 0 ? a.scored_time_us : now);
+    s.BindDouble(5, a.score);
+    s.BindDouble(6, a.reconstruction);
+    s.BindDouble(7, a.kl);
+    s.BindDouble(8, a.threshold);
+    s.BindInt64(9, a.model_version);
+    std::string_view f = codec::FloatBytes(a.features, &r.scratch);
+    s.BindBlob(10, f.data(), f.size());
+    std::string_view c = codec::FloatBytes(a.contributions, &r.scratch2);
+    s.BindBlob(11, c.data(), c.size());
+    codec::EncodeLabels(a.labels, &r.scratch3);
+    s.BindBlob(12, r.scratch3.data(), r.scratch3.size());
+    ANOMALYD_RETURN_IF_ERROR(s.Run(what));
+    ids.push_back(r.db.LastInsertRowid());
+  }
+  ANOMALYD_RETURN_IF_ERROR(txn.Commit(what));
+  for (size_t i = 0; i < batch->size(); ++i) {
+    AnomalyRow& a = (*batch)[i];
+    a.id = ids[i];
+    if (a.scored_time_us == 0) a.scored_time_us = now;
+  }
+  return Status::OK();
+}
+
+}  // namespace anomalyd

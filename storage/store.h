@@ -1,0 +1,196 @@
+// Store: everything anomalyd must not forget, in one SQLite file: flagged
+// anomalies, the model registry, the threshold history and a bounded
+// reservoir of normal records per stream. Format: docs/storage.md.
+//
+// Every method returns a Status; errors carry a typed code: STORAGE_FULL
+// (disk or max_db_bytes), STORAGE_READ_ONLY, STORAGE_LOCKED (another writer
+// held the lock past busy_timeout_ms), SCHEMA_TOO_NEW, CORRUPT, IO_ERROR,
+// INVALID_ARGUMENT (bad input; nothing written), NOT_FOUND. A failed write
+// leaves the database as it was before the call. Nothing here aborts.
+#ifndef ANOMALYD_STORAGE_STORE_H_
+#define ANOMALYD_STORAGE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proto/status.h"
+#include "storage/types.h"
+
+namespace anomalyd {
+
+// Source of "now" for the store (scored time and creation time defaults,
+// retention ages). Tests inject a fixed clock. Implementations must be
+// callable from the thread that uses the Store.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t NowMicros() = 0;  // microseconds since the Unix epoch
+};
+
+// The wall clock. The returned object lives for the whole program.
+Clock* SystemClock();
+
+// How hard a commit tries to reach the disk (SQLite's PRAGMA synchronous).
+enum class SyncLevel {
+  kOff,     // no fsync at all: a machine crash can corrupt the file
+  kNormal,  // WAL fsynced at checkpoints: a commit survives a process crash;
+            // a power loss may roll back the last commits, never corrupts
+  kFull,    // WAL fsynced at every commit: survives power loss too
+};
+
+struct StoreOptions {
+  // Open the file read-only: no migration, no writes (each write returns
+  // STORAGE_READ_ONLY). For readers such as query tools. Default: false.
+  bool read_only = false;
+
+  // Create the file when it does not exist (ignored when read_only).
+  // Default: true.
+  bool create_if_missing = true;
+
+  // Default: kNormal (see SyncLevel; durable against process crashes).
+  SyncLevel sync = SyncLevel::kNormal;
+
+  // How long a write waits for another connection's lock before failing
+  // with STORAGE_LOCKED. Default: 5,000 ms.
+  int busy_timeout_ms = 5000;
+
+  // Page cache of this connection, in KiB. Default: 16 MiB, enough to keep
+  // the upper levels of the anomaly indexes of a few million rows hot.
+  int cache_size_kib = 16 * 1024;
+
+  // Upper bound of the database file; a write that would grow it further
+  // fails with STORAGE_FULL and changes nothing. 0: no bound (the disk is
+  // the bound). Default: 0.
+  int64_t max_db_bytes = 0;
+
+  // Rows kept per stream by the sample reservoir. Changing it between opens
+  // keeps a valid sample, but uniformity holds only while it is constant.
+  // Default: 10,000.
+  int64_t reservoir_capacity = 10000;
+
+  // Seed of the reservoir's random choices. The same seed and the same
+  // records give the same reservoir, however they are batched. Default: 1.
+  uint64_t reservoir_seed = 1;
+
+  // Source of "now". nullptr: SystemClock(). Not owned; must outlive the
+  // Store. Default: nullptr.
+  Clock* clock = nullptr;
+};
+
+// A connection to one anomalyd database. Not thread-safe: use each Store
+// from one thread at a time. One writer Store per file; readers (other
+// threads or processes) open their own Store, typically read_only, and see
+// each write once it is committed (SQLite WAL: readers never block the
+// writer and the writer never blocks readers).
+class Store {
+ public:
+  // Opens or creates the database at `path`, migrating an older schema to
+  // the current one (in one transaction). Errors: SCHEMA_TOO_NEW when the
+  // file was written by a newer anomalyd (the file is left untouched),
+  // CORRUPT when it is not an anomalyd database, STORAGE_READ_ONLY when a
+  // writer cannot write the file, IO_ERROR when it cannot be opened. On
+  // success *store owns the connection; on error *store is untouched.
+  static Status Open(const StoreOptions& options, const std::string& path,
+                     std::unique_ptr<Store>* store);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();
+
+  // The schema version this build writes.
+  static int CurrentSchemaVersion();
+
+  // ---- Anomalies --------------------------------------------------------
+
+  // Inserts all of *batch in one transaction and returns after the commit
+  // (durable as StoreOptions::sync says). On success sets each row's id and
+  // fills a zero scored_time_us with now. On error nothing is inserted and
+  // *batch is unchanged. Rows with a NaN score, reconstruction, kl or
+  // threshold are INVALID_ARGUMENT. An empty batch is a no-op.
+  Status InsertAnomalies(std::vector<AnomalyRow>* batch);
+
+  // One page of anomalies matching `query`. INVALID_ARGUMENT for a limit
+  // outside 1..kMaxQueryLimit, since >= until, or a cursor that is
+  // malformed or was made for another order or time field.
+  Status QueryAnomalies(const AnomalyQuery& query, AnomalyPage* page);
+
+  // SQLite's EXPLAIN QUERY PLAN of `query`, one step per line: shows which
+  // index a query uses.
+  Status ExplainQuery(const AnomalyQuery& query, std::string* plan);
+
+  // Anomalies per stream per bucket of `bucket_us` (buckets are aligned to
+  // multiples of bucket_us) with `time_field` in [since_us, until_us).
+  // Ordered by stream, then bucket; buckets with no rows are left out.
+  // INVALID_ARGUMENT when bucket_us <= 0 or since_us >= until_us.
+  Status CountByBucket(int64_t since_us, int64_t until_us, int64_t bucket_us,
+                       TimeField time_field, std::vector<BucketCount>* out);
+
+  // Deletes anomalies beyond `policy`, oldest scored time first, in
+  // transactions of policy.batch_rows rows. Sets *deleted (may be nullptr)
+  // to the rows deleted, also on error (earlier transactions stay).
+  Status Prune(const RetentionPolicy& policy, int64_t* deleted);
+
+  // ---- Models and thresholds -------------------------------------------
+
+  // Adds `model` to the registry; its status must be kCandidate (activate
+  // with ActivateModel). INVALID_ARGUMENT when (stream, version) exists or
+  // version is 0. A zero created_us is set to now.
+  Status RegisterModel(const ModelRow& model);
+
+  // Makes (stream, version) the active model and retires the one active
+  // before, in one transaction. Re-activating a retired version is how a
+  // rollback is done. NOT_FOUND when the version is not registered.
+  Status ActivateModel(const std::string& stream, uint32_t version);
+
+  // The active model of `stream`; NOT_FOUND when it has none.
+  Status ActiveModel(const std::string& stream, ModelRow* model);
+
+  // Every registered model of `stream`, newest version first.
+  Status ListModels(const std::string& stream, std::vector<ModelRow>* models);
+
+  // 1 + the highest version registered for `stream` (1 when none).
+  Status NextModelVersion(const std::string& stream, uint32_t* version);
+
+  // Appends a threshold to the stream's history and sets threshold->id (and
+  // a zero time_us to now). INVALID_ARGUMENT when the model version is not
+  // registered for the stream or the value is NaN.
+  Status AppendThreshold(ThresholdRow* threshold);
+
+  // The stream's most recent threshold (by time, then id); NOT_FOUND when
+  // it has none.
+  Status LatestThreshold(const std::string& stream, ThresholdRow* threshold);
+
+  // Up to `limit` (1..kMaxQueryLimit) thresholds of the stream, newest
+  // first.
+  Status ThresholdHistory(const std::string& stream, int64_t limit,
+                          std::vector<ThresholdRow>* history);
+
+  // ---- Sample reservoir --------------------------------------------------
+
+  // Offers `n` records of `dim` floats (row-major at `rows`) to the stream's
+  // reservoir, in one transaction: Algorithm R keeps a uniform sample of at
+  // most reservoir_capacity of all records ever offered. INVALID_ARGUMENT
+  // when dim is 0, differs from the dim the stream's reservoir already has
+  // (call ClearReservoir first), or a value is not finite.
+  // REQUIRES: rows points at n * dim floats (may be nullptr when n == 0).
+  Status AddSamples(const std::string& stream, uint32_t dim, const float* rows,
+                    size_t n);
+
+  // The stream's reservoir; NOT_FOUND when it has none.
+  Status LoadReservoir(const std::string& stream, Baseline* baseline);
+
+  // Forgets the stream's reservoir (for a new dimension, or to start a
+  // fresh baseline after a drift). OK when it had none.
+  Status ClearReservoir(const std::string& stream);
+
+ private:
+  struct Rep;
+  explicit Store(std::unique_ptr<Rep> rep);
+  std::unique_ptr<Rep> rep_;
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_STORAGE_STORE_H_

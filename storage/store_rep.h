@@ -1,0 +1,43 @@
+// Store's private state, shared by the storage/*.cc files that implement
+// its methods. Private to storage/.
+#ifndef ANOMALYD_STORAGE_STORE_REP_H_
+#define ANOMALYD_STORAGE_STORE_REP_H_
+
+#include <map>
+#include <string>
+
+#include "storage/sqlite.h"
+#include "storage/store.h"
+
+namespace anomalyd {
+
+struct Store::Rep {
+  StoreOptions options;
+  Clock* clock = nullptr;
+  sqlite::Db db;  // declared before the statements: destroyed after them
+
+  // Statements prepared on first use and kept for the connection's life.
+  sqlite::Statement insert_anomaly;
+  sqlite::Statement register_model, model_status, retire_active, set_active;
+  sqlite::Statement active_model, list_models, next_version;
+  sqlite::Statement append_threshold, threshold_history;
+  sqlite::Statement reservoir_get, reservoir_add, reservoir_seen;
+  sqlite::Statement sample_put, sample_trim, samples_get, reservoir_clear;
+  sqlite::Statement prune_age, prune_boundary, prune_before;
+  // Anomaly queries, by SQL text (a few dozen shapes at most).
+  std::map<std::string, sqlite::Statement> queries;
+
+  std::string scratch;  // encoding buffers, reused between rows
+  std::string scratch2;
+  std::string scratch3;
+
+  // Prepares *s with `sql` unless already prepared.
+  Status Prepared(sqlite::Statement* s, const char* sql) {
+    if (s->is_prepared()) return Status::OK();
+    return s->Prepare(db, sql);
+  }
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_STORAGE_STORE_REP_H_
