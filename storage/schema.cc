@@ -172,6 +172,13 @@ Status CreateAtVersion(sqlite::Db* db, int version) {
   return txn.Commit("creating the schema");
 }
 
+Status CheckMigratable(sqlite::Db* db) {
+  int version = 0;
+  ANOMALYD_RETURN_IF_ERROR(ReadVersion(db, &version));
+  if (version > kCurrentVersion) return TooNew(version);
+  return Status::OK();
+}
+
 Status CheckReadable(sqlite::Db* db) {
   int version = 0;
   ANOMALYD_RETURN_IF_ERROR(ReadVersion(db, &version));

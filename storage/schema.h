@@ -30,6 +30,11 @@ Status Migrate(sqlite::Db* db);
 // need a database of an older version). REQUIRES: 1 <= version <= current.
 Status CreateAtVersion(sqlite::Db* db, int version);
 
+// Checks, without writing, that Migrate can bring `db` up to date: CORRUPT
+// for a foreign file, SCHEMA_TOO_NEW for a newer one. Run before anything
+// changes the file (such as switching it to WAL).
+Status CheckMigratable(sqlite::Db* db);
+
 // For read-only connections: OK only when the version is kCurrentVersion.
 Status CheckReadable(sqlite::Db* db);
 

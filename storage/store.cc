@@ -118,6 +118,8 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
   if (options.read_only) {
     ANOMALYD_RETURN_IF_ERROR(schema::CheckReadable(&db).WithContext(path));
   } else {
+    // Refuse a foreign or newer file before WAL mode changes it.
+    ANOMALYD_RETURN_IF_ERROR(schema::CheckMigratable(&db).WithContext(path));
     ANOMALYD_RETURN_IF_ERROR(ConfigureWriter(options, &db, path));
     ANOMALYD_RETURN_IF_ERROR(schema::Migrate(&db).WithContext(path));
   }
