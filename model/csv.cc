@@ -134,8 +134,8 @@ class CsvReader {
   // "column 'name' (n)", or "column n" when the name is not known.
   std::string Column(size_t index) const {
     if (names_ != nullptr && index < names_->size()) {
-      return "column '" + (*names_)[index] + "' (" +
-             std::to_string(index + 1) + ")";
+      return "column '" + (*names_)[index] + "' (" + std::to_string(index + 1) +
+             ")";
     }
     return "column " + std::to_string(index + 1);
   }
@@ -346,8 +346,7 @@ Status ParseCsv(std::string_view text, const std::string& source,
   }
   std::vector<std::string> names;
   std::vector<ColumnKind> kinds;
-  ANOMALYD_RETURN_IF_ERROR(
-      ParseHeader(cells, reader, &names, &kinds, table));
+  ANOMALYD_RETURN_IF_ERROR(ParseHeader(cells, reader, &names, &kinds, table));
   reader.set_names(&names);
   const size_t header_line = reader.line();
   const size_t num_columns = names.size();
@@ -356,8 +355,8 @@ Status ParseCsv(std::string_view text, const std::string& source,
       std::find(kinds.begin(), kinds.end(), ColumnKind::kId) != kinds.end();
   const bool has_time = std::find(kinds.begin(), kinds.end(),
                                   ColumnKind::kTimestamp) != kinds.end();
-  const bool has_label = std::find(kinds.begin(), kinds.end(),
-                                   ColumnKind::kLabel) != kinds.end();
+  const bool has_label =
+      std::find(kinds.begin(), kinds.end(), ColumnKind::kLabel) != kinds.end();
 
   // One allocation for the common case: a row per line.
   size_t expected_rows =
@@ -383,10 +382,10 @@ Status ParseCsv(std::string_view text, const std::string& source,
           cells.size() < num_columns
               ? reader.Column(cells.size()) + " is missing"
               : "extra cell in column " + std::to_string(num_columns + 1);
-      return Status::InvalidArgument(
-          reader.Where() + "row has " + std::to_string(cells.size()) +
-          " cells, the header has " + std::to_string(num_columns) + ": " +
-          what);
+      return Status::InvalidArgument(reader.Where() + "row has " +
+                                     std::to_string(cells.size()) +
+                                     " cells, the header has " +
+                                     std::to_string(num_columns) + ": " + what);
     }
     for (size_t j = 0; j < num_columns; ++j) {
       const std::string_view cell = cells[j].text;

@@ -4,9 +4,15 @@
 // Format: a header row, then one record per row. Columns named `id`,
 // `timestamp` and `label` (case-insensitive, any position) are special; every
 // other column is a numeric feature. Cells may be quoted with "..." (with ""
-// for a quote). Numbers are plain decimals or exponent form; NaN and Inf are
-// errors. Blank lines and a trailing newline are ignored; CRLF is accepted.
-// Every error names the file, the 1-based line and the column.
+// for a quote; a quoted cell may span lines). Numbers are plain decimals or
+// exponent form, optionally signed and surrounded by spaces or tabs; NaN, Inf
+// and values beyond the float range are errors, values below it become 0.
+// Blank lines, a trailing newline and a leading UTF-8 BOM are ignored; CRLF
+// is accepted. Header names are trimmed of spaces unless quoted; ids are
+// kept verbatim. A first row made only of numbers is reported as a missing
+// header. Every error names the file, the 1-based line (where the record
+// starts) and the column by name and number, e.g.
+//   data.csv:17: column 'f3' (4): 'abc' is not a number
 #ifndef ANOMALYD_MODEL_CSV_H_
 #define ANOMALYD_MODEL_CSV_H_
 
@@ -36,8 +42,10 @@ struct CsvOptions {
 // Parses CSV text. `source` names the input in error messages (a path or
 // "<stdin>"). On success fills *table; on failure returns INVALID_ARGUMENT
 // (or TOO_LARGE) naming source, line and column, and *table is unspecified.
-// A label cell must be 0 or 1; a timestamp cell an integer. At least one
-// feature column and at least one data row are required.
+// A label cell must be 0 or 1 (1.0 and 0.0 are accepted); a timestamp cell
+// a 64-bit integer. Column names must be unique (special names compared
+// case-insensitively) and non-empty. At least one feature column and at
+// least one data row are required.
 Status ParseCsv(std::string_view text, const std::string& source,
                 const CsvOptions& options, CsvTable* table);
 
@@ -52,8 +60,10 @@ Status ReadCsv(const std::string& path, const CsvOptions& options,
 Status SelectFeatures(const std::vector<std::string>& wanted,
                       const std::string& source, CsvTable* table);
 
-// Writes a header and rows as CSV (used by `anomalyctl sample`). Values are
-// printed with enough digits to round-trip a float.
+// Writes a header and rows as CSV (used by `anomalyctl sample`), "\n"
+// line endings. Values are printed in the shortest form that round-trips a
+// float exactly; names are quoted where needed. Non-finite values come out
+// as nan/inf, which ParseCsv rejects. REQUIRES: header.size() == rows.cols.
 std::string FormatCsv(const std::vector<std::string>& header,
                       const Matrix& rows);
 

@@ -27,8 +27,8 @@ std::vector<size_t> OrderDescending(const std::vector<double>& scores) {
 }
 
 long CountPositives(const std::vector<int>& labels) {
-  return static_cast<long>(
-      std::count_if(labels.begin(), labels.end(), [](int l) { return l != 0; }));
+  return static_cast<long>(std::count_if(labels.begin(), labels.end(),
+                                         [](int l) { return l != 0; }));
 }
 
 }  // namespace
@@ -144,8 +144,8 @@ BestF1 BestF1Score(const std::vector<double>& scores,
     if (f1 > best.f1) {
       best.f1 = f1;
       // score > next lower distinct score <=> score >= group_score.
-      best.threshold = j < n ? Key(scores[order[j]])
-                             : std::nextafter(group_score, -kInf);
+      best.threshold =
+          j < n ? Key(scores[order[j]]) : std::nextafter(group_score, -kInf);
     }
     i = j;
   }

@@ -39,8 +39,7 @@ double Grimshaw(const std::vector<double>& y, double x) {
 
 // Log-likelihood of a GPD(gamma, sigma) for the excesses `y`; -inf outside
 // the support.
-double LogLikelihood(const std::vector<double>& y, double gamma,
-                     double sigma) {
+double LogLikelihood(const std::vector<double>& y, double gamma, double sigma) {
   const double n = static_cast<double>(y.size());
   if (!(sigma > 0.0)) return -std::numeric_limits<double>::infinity();
   if (gamma == 0.0) {
@@ -129,7 +128,8 @@ double Quantile(std::vector<double> values, double q) {
   // numpy's "linear" method: virtual index n*q + (1 - q) - 1 = (n - 1) q,
   // written as numpy writes it so that both round alike.
   const double h = static_cast<double>(n) * q + (1.0 - q) - 1.0;
-  const double lo_d = std::clamp(std::floor(h), 0.0, static_cast<double>(n - 1));
+  const double lo_d =
+      std::clamp(std::floor(h), 0.0, static_cast<double>(n - 1));
   const size_t lo = static_cast<size_t>(lo_d);
   const double t = h - lo_d;
   std::nth_element(values.begin(), values.begin() + lo, values.end());
@@ -143,9 +143,8 @@ double Quantile(std::vector<double> values, double q) {
 
 Status FitGpd(const std::vector<double>& excesses, GpdFit* fit) {
   if (excesses.size() < 2) {
-    return Status::InvalidArgument(
-        "a GPD fit needs at least 2 excesses, got " +
-        std::to_string(excesses.size()));
+    return Status::InvalidArgument("a GPD fit needs at least 2 excesses, got " +
+                                   std::to_string(excesses.size()));
   }
   double ymin = std::numeric_limits<double>::infinity();
   double ymax = 0.0;
@@ -220,8 +219,7 @@ Status ComputeThreshold(const ThresholdOptions& options,
   switch (options.method) {
     case pb::QUANTILE:
       if (!InOpenUnit(options.contamination)) {
-        return OptionError("contamination", "in (0, 1)",
-                           options.contamination);
+        return OptionError("contamination", "in (0, 1)", options.contamination);
       }
       break;
     case pb::POT:
@@ -233,15 +231,14 @@ Status ComputeThreshold(const ThresholdOptions& options,
                            options.initial_quantile);
       }
       if (!(options.risk < 1.0 - options.initial_quantile)) {
-        return OptionError("risk", "below 1 - initial_quantile (" +
-                                       std::to_string(
-                                           1.0 - options.initial_quantile) +
-                                       ")",
+        return OptionError("risk",
+                           "below 1 - initial_quantile (" +
+                               std::to_string(1.0 - options.initial_quantile) +
+                               ")",
                            options.risk);
       }
       if (options.min_excesses < 2) {
-        return OptionError("min_excesses", "at least 2",
-                           options.min_excesses);
+        return OptionError("min_excesses", "at least 2", options.min_excesses);
       }
       break;
     case pb::FIXED:
@@ -255,22 +252,24 @@ Status ComputeThreshold(const ThresholdOptions& options,
           std::to_string(static_cast<int>(options.method)));
   }
 
+  if (options.method != pb::FIXED) {
+    if (scores.empty()) {
+      return Status::InvalidArgument("no scores to compute a threshold from");
+    }
+    for (size_t i = 0; i < scores.size(); ++i) {
+      if (!std::isfinite(scores[i])) {
+        return Status::InvalidArgument("score " + std::to_string(i) + " (" +
+                                       std::to_string(scores[i]) +
+                                       ") is not finite");
+      }
+    }
+  }
   params->Clear();
   params->set_method(options.method);
   params->set_sample_count(scores.size());
   if (options.method == pb::FIXED) {
     params->set_value(options.fixed_value);
     return Status::OK();
-  }
-  if (scores.empty()) {
-    return Status::InvalidArgument("no scores to compute a threshold from");
-  }
-  for (size_t i = 0; i < scores.size(); ++i) {
-    if (!std::isfinite(scores[i])) {
-      return Status::InvalidArgument("score " + std::to_string(i) + " (" +
-                                     std::to_string(scores[i]) +
-                                     ") is not finite");
-    }
   }
   if (options.method == pb::QUANTILE) {
     params->set_contamination(options.contamination);
@@ -293,14 +292,14 @@ Status ComputeThreshold(const ThresholdOptions& options,
   const double r = options.risk * n / n_t;
   double value = std::numeric_limits<double>::quiet_NaN();
   GpdFit fit;
-  if (excesses.size() >= static_cast<size_t>(options.min_excesses) &&
-      r < 1.0 && FitGpd(excesses, &fit).ok()) {
+  if (excesses.size() >= static_cast<size_t>(options.min_excesses) && r < 1.0 &&
+      FitGpd(excesses, &fit).ok()) {
     // sigma/gamma * (r^-gamma - 1), through expm1 so that it tends to
     // -sigma * log(r) smoothly as gamma -> 0.
-    value = fit.gamma == 0.0
-                ? t - fit.sigma * std::log(r)
-                : t + fit.sigma * std::expm1(-fit.gamma * std::log(r)) /
-                          fit.gamma;
+    value =
+        fit.gamma == 0.0
+            ? t - fit.sigma * std::log(r)
+            : t + fit.sigma * std::expm1(-fit.gamma * std::log(r)) / fit.gamma;
   }
   if (!std::isfinite(value)) value = Quantile(scores, 1.0 - options.risk);
   params->set_value(value);

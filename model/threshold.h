@@ -34,8 +34,8 @@ struct ThresholdOptions {
 
 // Result of fitting a generalised Pareto distribution.
 struct GpdFit {
-  double gamma = 0.0;   // shape (xi)
-  double sigma = 0.0;   // scale, > 0
+  double gamma = 0.0;  // shape (xi)
+  double sigma = 0.0;  // scale, > 0
 };
 
 // Empirical quantile of `values` (need not be sorted) at q in [0, 1], with
@@ -43,13 +43,30 @@ struct GpdFit {
 double Quantile(std::vector<double> values, double q);
 
 // Maximum-likelihood fit of a GPD to `excesses` (all > 0) by Grimshaw's
-// method. INVALID_ARGUMENT when fewer than 2 or any is not positive/finite.
+// method, as in SPOT: the roots x = gamma/sigma of Grimshaw's equation are
+// bracketed on a log-spaced grid over (-1/Y_max, 0) and
+// (0, 2 (mean - Y_min) / Y_min^2] and refined by bisection; each gives
+// gamma = mean(log(1 + x Y)), sigma = gamma / x, and the candidate with the
+// highest log-likelihood wins, the exponential (gamma = 0, sigma = mean)
+// included, so data with no root get the exponential fit. Roots with
+// |gamma| below about 1e-4 are not searched for (the exponential stands in).
+// Costs O(n) per grid point: some hundreds of passes over the excesses.
+// INVALID_ARGUMENT when fewer than 2 or any is not positive/finite.
 Status FitGpd(const std::vector<double>& excesses, GpdFit* fit);
 
-// Computes the threshold from `scores`. INVALID_ARGUMENT for an empty
-// sample (except FIXED), a non-finite score, or options out of range
-// (contamination and risk in (0, 1), initial_quantile in (0, 1)).
-// On success fills *params (method, value, options used, sample_count).
+// Computes the threshold from `scores`. INVALID_ARGUMENT, with a message
+// naming the option, for options of the chosen method out of range:
+// QUANTILE: contamination in (0, 1); POT: risk and initial_quantile in
+// (0, 1), risk < 1 - initial_quantile, min_excesses >= 2; FIXED: a finite
+// fixed_value; an unknown method. Options of other methods are not looked
+// at. INVALID_ARGUMENT also for an empty sample or a non-finite score
+// (QUANTILE and POT; FIXED ignores the scores). POT falls back to the
+// empirical (1 - risk) quantile when there are fewer than min_excesses
+// excesses over t (ties at t leave few), when risk * n / n_t >= 1, or when
+// the extrapolated value is not finite. On success clears and fills
+// *params: method, value, sample_count = scores.size(), and the options the
+// method used (contamination, or risk and initial_quantile; others 0).
+// On failure *params is untouched.
 Status ComputeThreshold(const ThresholdOptions& options,
                         const std::vector<double>& scores,
                         pb::ThresholdParams* params);

@@ -124,10 +124,12 @@ TEST(CsvTest, Errors) {
       {"lines inside quotes counted", "id,x\n\"a\nb\",1\nc,zz\n",
        pb::INVALID_ARGUMENT,
        "data.csv:4: column 'x' (2): 'zz' is not a number"},
-      {"line after BOM", "\xEF\xBB\xBF" "a,b\n1,q\n", pb::INVALID_ARGUMENT,
-       "data.csv:2: column 'b' (2): 'q' is not a number"},
-      {"long cell shortened",
-       "a\n" + std::string(100, 'z') + "\n", pb::INVALID_ARGUMENT,
+      {"line after BOM",
+       "\xEF\xBB\xBF"
+       "a,b\n1,q\n",
+       pb::INVALID_ARGUMENT, "data.csv:2: column 'b' (2): 'q' is not a number"},
+      {"long cell shortened", "a\n" + std::string(100, 'z') + "\n",
+       pb::INVALID_ARGUMENT,
        "data.csv:2: column 'a' (1): '" + std::string(40, 'z') +
            "...' is not a number"},
       {"max_rows exceeded", "a\n1\n\n2\n3\n", pb::TOO_LARGE,
@@ -146,11 +148,11 @@ TEST(CsvTest, Errors) {
 
 TEST(CsvTest, SpecialColumnsInAnyPositionAndCase) {
   CsvTable t;
-  ASSERT_OK(Parse(
-      "Label,f1,ID,f2,TimeStamp\n"
-      "1,0.5,r1,-2.4e-06,1700000000000000\n"
-      "0,1e3,\"r,2\",+3,-5\n",
-      &t));
+  ASSERT_OK(
+      Parse("Label,f1,ID,f2,TimeStamp\n"
+            "1,0.5,r1,-2.4e-06,1700000000000000\n"
+            "0,1e3,\"r,2\",+3,-5\n",
+            &t));
   EXPECT_EQ((std::vector<std::string>{"f1", "f2"}), t.feature_names);
   ASSERT_EQ(2u, t.features.rows);
   ASSERT_EQ(2u, t.features.cols);
@@ -173,13 +175,12 @@ TEST(CsvTest, NoSpecialColumnsLeavesTheirVectorsEmpty) {
 
 TEST(CsvTest, QuotingAndEscapes) {
   CsvTable t;
-  ASSERT_OK(Parse(
-      "\"id\",\"a,b\",\"say \"\"hi\"\"\"\n"
-      "\"x\"\"y\",\"1.5\",2\n"
-      "\"multi\nline\",3,\"-4\"\n",
-      &t));
-  EXPECT_EQ((std::vector<std::string>{"a,b", "say \"hi\""}),
-            t.feature_names);
+  ASSERT_OK(
+      Parse("\"id\",\"a,b\",\"say \"\"hi\"\"\"\n"
+            "\"x\"\"y\",\"1.5\",2\n"
+            "\"multi\nline\",3,\"-4\"\n",
+            &t));
+  EXPECT_EQ((std::vector<std::string>{"a,b", "say \"hi\""}), t.feature_names);
   EXPECT_EQ((std::vector<std::string>{"x\"y", "multi\nline"}), t.ids);
   EXPECT_EQ(1.5f, t.features.at(0, 0));
   EXPECT_EQ(-4.0f, t.features.at(1, 1));
@@ -188,8 +189,7 @@ TEST(CsvTest, QuotingAndEscapes) {
 TEST(CsvTest, EscapedQuoteIsNotANumber) {
   CsvTable t;
   const Status s = Parse("a\n\"\"\"4\"\"\"\n", &t);
-  EXPECT_EQ("data.csv:2: column 'a' (1): '\"4\"' is not a number",
-            s.message());
+  EXPECT_EQ("data.csv:2: column 'a' (1): '\"4\"' is not a number", s.message());
 }
 
 TEST(CsvTest, LayoutVariants) {
@@ -198,7 +198,8 @@ TEST(CsvTest, LayoutVariants) {
   const std::vector<std::string> texts = {
       "a,b\n1,2\n3,4\n",
       "a,b\n1,2\n3,4",
-      "\xEF\xBB\xBF" "a,b\r\n1,2\r\n3,4\r\n",
+      "\xEF\xBB\xBF"
+      "a,b\r\n1,2\r\n3,4\r\n",
       "a,b\r\n1,2\r\n3,4",
       "\n\na,b\n\n1,2\n   \n3,4\n\n\n",
       " a , b\n 1 ,\t2\n+3,4.0\n",
@@ -217,7 +218,7 @@ TEST(CsvTest, LayoutVariants) {
 TEST(CsvTest, NumberForms) {
   CsvTable t;
   ASSERT_OK(Parse("a\n-2.4e-06\n.5\n1.\n1E3\n-0\n1e-50\n3.4028234e38\n", &t));
-  const std::vector<float> want = {-2.4e-06f, 0.5f, 1.0f, 1000.0f,
+  const std::vector<float> want = {-2.4e-06f, 0.5f, 1.0f,         1000.0f,
                                    -0.0f,     0.0f, 3.4028234e38f};
   ASSERT_EQ(want.size(), t.features.data.size());
   for (size_t i = 0; i < want.size(); ++i) {
@@ -251,8 +252,7 @@ TEST(CsvTest, FormatRoundTrip) {
             0.0f,
             1e-30f,
             -7.25f};
-  const std::vector<std::string> header = {"plain", "with,comma",
-                                           "say \"hi\""};
+  const std::vector<std::string> header = {"plain", "with,comma", "say \"hi\""};
   const std::string text = FormatCsv(header, m);
   EXPECT_EQ(0u, text.rfind("plain,\"with,comma\",\"say \"\"hi\"\"\"\n0.1,", 0))
       << text;
@@ -331,13 +331,15 @@ TEST(CsvTest, ReadCsvMissingFileIsIoError) {
 TEST(CsvTest, ReadCsvDirectoryIsIoError) {
   TempDir dir;
   CsvTable t;
-  EXPECT_EQ(pb::IO_ERROR, ReadCsv(dir.path().string(), CsvOptions(), &t).code());
+  EXPECT_EQ(pb::IO_ERROR,
+            ReadCsv(dir.path().string(), CsvOptions(), &t).code());
 }
 
 // Value of a top-level integer field in the shared data's meta.json.
 long MetaField(const std::string& json, const std::string& key) {
   std::smatch m;
-  if (!std::regex_search(json, m, std::regex("\"" + key + "\"\\s*:\\s*(\\d+)"))) {
+  if (!std::regex_search(json, m,
+                         std::regex("\"" + key + "\"\\s*:\\s*(\\d+)"))) {
     return -1;
   }
   return std::stol(m[1]);

@@ -1,11 +1,11 @@
 #include "model/metrics.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
-
-#include <gtest/gtest.h>
 
 namespace anomalyd {
 namespace {
@@ -29,7 +29,10 @@ const std::vector<RankingCase>& RankingCases() {
       // Ranks 0.1:1 0.35:2 0.4:3 0.8:4; positives 2 + 4 = 6; (6-3)/4 = 0.75.
       // Descending: 0.8(+) P=1 R=.5; 0.4(-) adds no recall;
       // 0.35(+) P=2/3 R=1. AP = .5*1 + .5*2/3 = 5/6.
-      {"sklearn doc example", {0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}, 0.75,
+      {"sklearn doc example",
+       {0.1, 0.4, 0.35, 0.8},
+       {0, 0, 1, 1},
+       0.75,
        5.0 / 6.0},
       // Perfect: positives hold ranks 3,4: (7-3)/4 = 1. AP: P=1 at R=.5, 1.
       {"perfect", {0.1, 0.2, 0.8, 0.9}, {0, 0, 1, 1}, 1.0, 1.0},
@@ -45,8 +48,11 @@ const std::vector<RankingCase>& RankingCases() {
       // (8.5 - 3) / (2*3) = 5.5/6.
       // AP: 0.9(+) P=1 R=.5; {0.5,0.5} one + one - : P=2/3 R=1.
       // AP = .5 + .5*2/3 = 5/6.
-      {"tie across classes", {0.1, 0.5, 0.5, 0.9, 0.2}, {0, 1, 0, 1, 0},
-       5.5 / 6.0, 5.0 / 6.0},
+      {"tie across classes",
+       {0.1, 0.5, 0.5, 0.9, 0.2},
+       {0, 1, 0, 1, 0},
+       5.5 / 6.0,
+       5.0 / 6.0},
       // Ties inside one class change nothing: ranks 0.2,0.2 -> 1.5,1.5;
       // 0.7,0.7 -> 3.5,3.5 (positives): (7 - 3)/4 = 1. AP = 1.
       {"ties within classes", {0.7, 0.2, 0.7, 0.2}, {1, 0, 1, 0}, 1.0, 1.0},
@@ -188,8 +194,11 @@ TEST(MetricsTest, BestF1HandComputed) {
       {"ties", {0.1, 0.5, 0.5, 0.9, 0.2}, {0, 1, 0, 1, 0}, 0.8, 0.2},
       // Descending 0.9+ 0.8- 0.7- 0.6+; cuts 2/3, 2/4, 2/5, 4/6: a tie
       // between flagging {0.9} and flagging all. The higher threshold wins.
-      {"equal F1 keeps higher threshold", {0.9, 0.8, 0.7, 0.6}, {1, 0, 0, 1},
-       2.0 / 3.0, 0.8},
+      {"equal F1 keeps higher threshold",
+       {0.9, 0.8, 0.7, 0.6},
+       {1, 0, 0, 1},
+       2.0 / 3.0,
+       0.8},
       // No positive: F1 is 0 everywhere; nothing flagged (threshold = top).
       {"no positive", {0.1, 0.3, 0.2}, {0, 0, 0}, 0.0, 0.3},
   };

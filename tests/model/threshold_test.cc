@@ -52,16 +52,16 @@ TEST(ThresholdTest, QuantileMatchesNumpy) {
     double want;  // numpy.quantile(values, q), method="linear"
   };
   const std::vector<Case> cases = {
-      {{1, 2, 3, 4}, 0.5, 2.5},                 // h = 1.5
-      {{4, 3, 2, 1}, 0.5, 2.5},                 // order does not matter
-      {{1, 2, 3, 4, 5}, 0.3, 2.2},              // h = 1.2
-      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.9, 6.9},     // sorted[6] + .3 (9 - 6)
-      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.0, 1.0},     // min
-      {{3, 1, 4, 1, 5, 9, 2, 6}, 1.0, 9.0},     // max
-      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.25, 1.75},   // h = 1.75: 1 + .75 (2 - 1)
-      {{10}, 0.37, 10.0},                       // one value
-      {{-5, 5}, 0.75, 2.5},                     // h = .75
-      {{2, 2, 2, 7}, 0.5, 2.0},                 // ties
+      {{1, 2, 3, 4}, 0.5, 2.5},                // h = 1.5
+      {{4, 3, 2, 1}, 0.5, 2.5},                // order does not matter
+      {{1, 2, 3, 4, 5}, 0.3, 2.2},             // h = 1.2
+      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.9, 6.9},    // sorted[6] + .3 (9 - 6)
+      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.0, 1.0},    // min
+      {{3, 1, 4, 1, 5, 9, 2, 6}, 1.0, 9.0},    // max
+      {{3, 1, 4, 1, 5, 9, 2, 6}, 0.25, 1.75},  // h = 1.75: 1 + .75 (2 - 1)
+      {{10}, 0.37, 10.0},                      // one value
+      {{-5, 5}, 0.75, 2.5},                    // h = .75
+      {{2, 2, 2, 7}, 0.5, 2.0},                // ties
       {{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 0.98, 9.82},  // h = 8.82
   };
   for (const Case& c : cases) {
@@ -83,10 +83,10 @@ TEST(ThresholdTest, FitGpdRecoversKnownParameters) {
   // 100,000 draws: the MLE's standard errors are about (1 + gamma) / sqrt(n)
   // = 0.004 to 0.006 for gamma and under 1% of sigma: the tolerances (0.02
   // and 3%) are 3-5 of them.
-  for (const Case& c : std::vector<Case>{{0.2, 1.0}, {-0.2, 1.0},
-                                         {0.0, 1.5}, {0.5, 0.3}}) {
-    SCOPED_TRACE(::testing::Message() << "gamma=" << c.gamma
-                                      << " sigma=" << c.sigma);
+  for (const Case& c :
+       std::vector<Case>{{0.2, 1.0}, {-0.2, 1.0}, {0.0, 1.5}, {0.5, 0.3}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << "gamma=" << c.gamma << " sigma=" << c.sigma);
     GpdFit fit;
     ASSERT_OK(FitGpd(Gpd(100000, c.gamma, c.sigma, /*seed=*/1), &fit));
     EXPECT_NEAR(c.gamma, fit.gamma, 0.02);
@@ -149,8 +149,7 @@ TEST(ThresholdTest, PotOnParetoFindsTrueQuantile) {
   // Heavier tail, larger error: 2.5% standard deviation at 500,000 draws.
   const double truth = std::pow(1e-4, -1.0 / 3.0);
   pb::ThresholdParams p;
-  ASSERT_OK(
-      ComputeThreshold(Pot(1e-4), Pareto(500000, 3.0, /*seed=*/42), &p));
+  ASSERT_OK(ComputeThreshold(Pot(1e-4), Pareto(500000, 3.0, /*seed=*/42), &p));
   EXPECT_NEAR(truth, p.value(), 0.1 * truth);
 }
 
@@ -213,18 +212,25 @@ TEST(ThresholdTest, InvalidOptionsNameTheOption) {
     return o;
   };
   const std::vector<Case> cases = {
-      {"contamination", with(pb::QUANTILE, [](auto* o) { o->contamination = 0; })},
-      {"contamination", with(pb::QUANTILE, [](auto* o) { o->contamination = 1; })},
-      {"contamination", with(pb::QUANTILE, [](auto* o) { o->contamination = -0.1; })},
-      {"contamination", with(pb::QUANTILE, [](auto* o) { o->contamination = kNaN; })},
+      {"contamination",
+       with(pb::QUANTILE, [](auto* o) { o->contamination = 0; })},
+      {"contamination",
+       with(pb::QUANTILE, [](auto* o) { o->contamination = 1; })},
+      {"contamination",
+       with(pb::QUANTILE, [](auto* o) { o->contamination = -0.1; })},
+      {"contamination",
+       with(pb::QUANTILE, [](auto* o) { o->contamination = kNaN; })},
       {"risk", with(pb::POT, [](auto* o) { o->risk = 0; })},
       {"risk", with(pb::POT, [](auto* o) { o->risk = 1; })},
       {"risk", with(pb::POT, [](auto* o) { o->risk = kNaN; })},
       // The risk must lie inside the tail that is fitted.
       {"risk", with(pb::POT, [](auto* o) { o->risk = 0.05; })},
-      {"initial_quantile", with(pb::POT, [](auto* o) { o->initial_quantile = 0; })},
-      {"initial_quantile", with(pb::POT, [](auto* o) { o->initial_quantile = 1; })},
-      {"initial_quantile", with(pb::POT, [](auto* o) { o->initial_quantile = 1.5; })},
+      {"initial_quantile",
+       with(pb::POT, [](auto* o) { o->initial_quantile = 0; })},
+      {"initial_quantile",
+       with(pb::POT, [](auto* o) { o->initial_quantile = 1; })},
+      {"initial_quantile",
+       with(pb::POT, [](auto* o) { o->initial_quantile = 1.5; })},
       {"min_excesses", with(pb::POT, [](auto* o) { o->min_excesses = 1; })},
       {"fixed_value", with(pb::FIXED, [](auto* o) { o->fixed_value = kInf; })},
       {"fixed_value", with(pb::FIXED, [](auto* o) { o->fixed_value = kNaN; })},
@@ -260,9 +266,12 @@ TEST(ThresholdTest, RejectsEmptyAndNonFiniteScores) {
     for (double bad : {kNaN, kInf, -kInf}) {
       std::vector<double> scores = Exponential(1000, /*seed=*/5);
       scores[500] = bad;
+      p.set_value(7.0);
       const Status s = ComputeThreshold(o, scores, &p);
       EXPECT_EQ(pb::INVALID_ARGUMENT, s.code());
-      EXPECT_NE(std::string::npos, s.message().find("score 500")) << s.message();
+      EXPECT_NE(std::string::npos, s.message().find("score 500"))
+          << s.message();
+      EXPECT_EQ(7.0, p.value());  // untouched on failure
     }
   }
 }
