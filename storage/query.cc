@@ -14,8 +14,15 @@ const char* TimeColumn(TimeField f) {
 
 // The SELECT of one page. Filters become named parameters; the keyset
 // condition is a row-value comparison on (order key, id), which SQLite
-// turns into a range on the matching index (see docs/storage.md).
-std::string PageSql(const AnomalyQuery& q, bool has_cursor) {
+// turns into a range on the matching index (see docs/storage.md). When the
+// cursor already bounds the time from above, `until` is left out so that
+// SQLite starts the range scan at the cursor, not at `until`: a page then
+// costs the same however deep it is.
+std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
+  const bool has_cursor = cursor != nullptr;
+  const bool cursor_bounds_until =
+      has_cursor && q.order == AnomalyOrder::kTimeDesc && q.until_us &&
+      cursor->time_us < *q.until_us;
   const std::string t = TimeColumn(q.time_field);
   const std::string key = q.order == AnomalyOrder::kScoreDesc ? "score" : t;
   std::string sql =
@@ -23,7 +30,7 @@ std::string PageSql(const AnomalyQuery& q, bool has_cursor) {
       "reconstruction, kl, threshold, model_version, features, "
       "contributions, labels FROM anomalies WHERE 1";
   if (q.since_us) sql += " AND " + t + " >= :since";
-  if (q.until_us) sql += " AND " + t + " < :until";
+  if (q.until_us && !cursor_bounds_until) sql += " AND " + t + " < :until";
   if (q.stream) sql += " AND stream = :stream";
   if (q.min_score) sql += " AND score >= :min_score";
   if (q.model_version) sql += " AND model_version = :model_version";
@@ -58,7 +65,9 @@ Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
 void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor,
                sqlite::Statement* s) {
   if (q.since_us) s->BindInt64(s->ParamIndex(":since"), *q.since_us);
-  if (q.until_us) s->BindInt64(s->ParamIndex(":until"), *q.until_us);
+  if (q.until_us && s->ParamIndex(":until") > 0) {
+    s->BindInt64(s->ParamIndex(":until"), *q.until_us);
+  }
   if (q.stream) s->BindText(s->ParamIndex(":stream"), *q.stream);
   if (q.min_score) s->BindDouble(s->ParamIndex(":min_score"), *q.min_score);
   if (q.model_version) {
@@ -102,7 +111,7 @@ Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
   codec::Cursor cursor;
   ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
   const bool has_cursor = !q.cursor.empty();
-  const std::string sql = PageSql(q, has_cursor);
+  const std::string sql = PageSql(q, has_cursor ? &cursor : nullptr);
   sqlite::Statement& s = rep_->queries[sql];
   if (!s.is_prepared()) {
     Status st = s.Prepare(rep_->db, sql);
@@ -143,7 +152,7 @@ Status Store::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
   codec::Cursor cursor;
   ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
   const std::string sql =
-      "EXPLAIN QUERY PLAN " + PageSql(q, !q.cursor.empty());
+      "EXPLAIN QUERY PLAN " + PageSql(q, q.cursor.empty() ? nullptr : &cursor);
   sqlite::Statement s;
   ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
   sqlite::ResetOnExit reset(&s);
