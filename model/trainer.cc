@@ -1,1 +1,327 @@
-// placeholder
+// Model::Train: splits the baseline, fits the normaliser, trains each VAE of
+// the ensemble with early stopping, and sets the threshold from holdout
+// scores.
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <string>
+
+#include "model/model_impl.h"
+
+namespace anomalyd {
+namespace {
+
+// Fewer baseline rows than this cannot give a train, validation and
+// holdout split that mean anything.
+constexpr size_t kMinBaselineRows = 20;
+
+// Derived epoch count: enough epochs for about kTargetSteps optimiser steps,
+// within [kMinEpochs, kMaxEpochs]; early stopping usually ends sooner.
+constexpr double kTargetSteps = 6000;
+constexpr uint32_t kMinEpochs = 20;
+constexpr uint32_t kMaxEpochs = 200;
+
+// A validation loss must improve by this relative amount to reset patience.
+constexpr double kMinRelativeImprovement = 1e-4;
+
+// Holdout scores kept in the bundle: more than enough for any quantile a
+// threshold needs, small enough to keep bundles light.
+constexpr size_t kMaxStoredHoldoutScores = 20000;
+
+Status ValidateOptions(const TrainOptions& o) {
+  auto bad = [](const std::string& m) { return Status::InvalidArgument(m); };
+  if (o.batch_size == 0) return bad("training.batch_size must be >= 1");
+  if (!(o.learning_rate > 0)) return bad("training.learning_rate must be > 0");
+  if (!(o.weight_decay >= 0)) return bad("training.weight_decay must be >= 0");
+  if (!(o.validation_split >= 0 && o.validation_split < 0.5)) {
+    return bad("training.validation_split must be in [0, 0.5)");
+  }
+  if (!(o.holdout_split > 0 && o.holdout_split < 0.5)) {
+    return bad("training.holdout_split must be in (0, 0.5)");
+  }
+  const ModelOptions& m = o.model;
+  if (m.ensemble < 1 || m.ensemble > 16) {
+    return bad("model.ensemble must be in [1, 16]");
+  }
+  if (m.samples < 1 || m.samples > 1000) {
+    return bad("model.samples must be in [1, 1000]");
+  }
+  if (!(m.beta >= 0) || !std::isfinite(m.beta)) {
+    return bad("model.beta must be >= 0");
+  }
+  if (m.latent > 1024) return bad("model.latent must be <= 1024");
+  for (uint32_t h : m.hidden) {
+    if (h == 0 || h > 65536) return bad("model.hidden sizes must be in [1, 65536]");
+  }
+  if (m.likelihood == pb::BERNOULLI && m.normaliser != pb::MINMAX) {
+    return bad("model.likelihood = \"bernoulli\" needs model.normaliser = "
+               "\"minmax\" (it models values in [0, 1])");
+  }
+  if (!(m.logvar_min < m.logvar_max)) {
+    return bad("model.logvar_min must be < model.logvar_max");
+  }
+  return Status::OK();
+}
+
+// Seeded Fisher-Yates: std::shuffle's algorithm is unspecified, so a
+// standard-library change could silently change every trained bundle.
+void Shuffle(std::vector<int64_t>* v, std::mt19937_64* rng) {
+  for (size_t i = v->size(); i > 1; --i) {
+    const size_t j = static_cast<size_t>((*rng)() % i);
+    std::swap((*v)[i - 1], (*v)[j]);
+  }
+}
+
+torch::Tensor Rows(const Matrix& normalised, const std::vector<int64_t>& idx,
+                   const torch::Device& device) {
+  auto all = torch::from_blob(const_cast<float*>(normalised.data.data()),
+                              {static_cast<int64_t>(normalised.rows),
+                               static_cast<int64_t>(normalised.cols)},
+                              torch::kFloat32);
+  auto index = torch::tensor(idx, torch::kInt64);
+  return all.index_select(0, index).to(device);
+}
+
+// Mean of reconstruction + beta * kl with the latent mean (deterministic).
+double MeanLoss(Vae vae, const torch::Tensor& x, float beta) {
+  torch::NoGradGuard no_grad;
+  BatchTerms t = ScoreBatch({vae}, x, /*samples=*/1, false, c10::nullopt);
+  return (t.reconstruction + beta * t.kl).mean().item<double>();
+}
+
+std::vector<torch::Tensor> CloneParameters(Vae vae) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : vae->parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+void RestoreParameters(Vae vae, const std::vector<torch::Tensor>& saved) {
+  torch::NoGradGuard no_grad;
+  auto params = vae->parameters();
+  for (size_t i = 0; i < params.size(); ++i) params[i].copy_(saved[i]);
+}
+
+struct Split {
+  torch::Tensor train, val, holdout;
+};
+
+// Trains one ensemble member. Fills *summary with its per-epoch losses.
+Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
+                   const Split& data, uint32_t member, uint32_t epochs,
+                   torch::Device device, const ProgressFn& progress,
+                   std::chrono::steady_clock::time_point start, Vae* out,
+                   pb::TrainingSummary* summary) {
+  const uint64_t seed = o.seed + member;
+  torch::manual_seed(seed);
+  Vae vae(arch);
+  vae->to(device);
+  torch::optim::Adam opt(vae->parameters(),
+                         torch::optim::AdamOptions(o.learning_rate)
+                             .weight_decay(o.weight_decay));
+  std::mt19937_64 rng(seed);
+  const int64_t n = data.train.size(0);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  const bool has_val = data.val.size(0) > 0;
+  const torch::Tensor& val = has_val ? data.val : data.train;
+
+  double best = INFINITY;
+  uint32_t best_epoch = 0, since_best = 0;
+  std::vector<torch::Tensor> best_params = CloneParameters(vae);
+  for (uint32_t epoch = 1; epoch <= epochs; ++epoch) {
+    const float beta =
+        o.kl_warmup_epochs == 0
+            ? o.model.beta
+            : o.model.beta * std::min(1.0f, static_cast<float>(epoch) /
+                                                static_cast<float>(o.kl_warmup_epochs));
+    vae->train();
+    Shuffle(&order, &rng);
+    auto perm = torch::tensor(order, torch::kInt64).to(device);
+    double sum = 0;
+    int64_t batches = 0;
+    for (int64_t b = 0; b < n; b += o.batch_size) {
+      auto idx = perm.slice(0, b, std::min<int64_t>(n, b + o.batch_size));
+      auto x = data.train.index_select(0, idx);
+      auto [mu, logvar] = vae->Encode(x);
+      auto z = mu + torch::randn_like(mu) * (0.5 * logvar).exp();
+      auto rec = ReconstructionTerms(*vae, x, vae->Decode(z), /*full=*/true)
+                     .sum(1);
+      auto loss = (rec + beta * KlTerm(mu, logvar)).mean();
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      sum += loss.item<double>();
+      ++batches;
+    }
+    vae->eval();
+    const double train_loss = sum / static_cast<double>(batches);
+    const double val_loss = MeanLoss(vae, val, o.model.beta);
+    if (!std::isfinite(train_loss) || !std::isfinite(val_loss)) {
+      return Status(pb::TRAINING_FAILED,
+                    "loss diverged at epoch " + std::to_string(epoch) +
+                        " of member " + std::to_string(member) +
+                        "; try a lower training.learning_rate");
+    }
+    summary->add_train_loss(static_cast<float>(train_loss));
+    summary->add_val_loss(static_cast<float>(val_loss));
+    summary->set_epochs_run(epoch);
+    // Warm-up epochs use a smaller beta, so their losses are not comparable
+    // with later ones: early stopping starts once beta is at full weight.
+    const bool warm = epoch >= o.kl_warmup_epochs;
+    if (warm && (best_epoch == 0 ||
+                 val_loss < best - kMinRelativeImprovement * std::fabs(best))) {
+      best = val_loss;
+      best_epoch = epoch;
+      since_best = 0;
+      best_params = CloneParameters(vae);
+    } else if (warm) {
+      ++since_best;
+    }
+    if (progress) {
+      TrainProgress p;
+      p.member = member;
+      p.members = o.model.ensemble;
+      p.epoch = epoch;
+      p.max_epochs = epochs;
+      p.train_loss = train_loss;
+      p.val_loss = val_loss;
+      p.seconds = std::chrono::duration<double>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+      if (!progress(p)) return Status(pb::CANCELLED, "training cancelled");
+    }
+    if (o.patience > 0 && since_best >= o.patience) break;
+  }
+  if (best_epoch > 0) RestoreParameters(vae, best_params);
+  summary->set_best_epoch(best_epoch);
+  *out = vae;
+  return Status::OK();
+}
+
+}  // namespace
+
+Status Model::Train(const TrainOptions& o, const Matrix& baseline,
+                    const std::vector<std::string>& feature_names,
+                    const ProgressFn& progress, std::unique_ptr<Model>* model) {
+  ANOMALYD_RETURN_IF_ERROR(ValidateOptions(o));
+  const size_t d = baseline.cols;
+  if (d == 0 || feature_names.size() != d) {
+    return Status::InvalidArgument("baseline has " + std::to_string(d) +
+                                   " columns but " +
+                                   std::to_string(feature_names.size()) +
+                                   " feature names");
+  }
+  if (baseline.rows < kMinBaselineRows) {
+    return Status(pb::TRAINING_FAILED,
+                  "baseline has " + std::to_string(baseline.rows) +
+                      " rows; at least " + std::to_string(kMinBaselineRows) +
+                      " are needed");
+  }
+  auto impl = std::make_unique<Impl>();
+  ANOMALYD_RETURN_IF_ERROR(ParseDevice(o.device, &impl->device));
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    // Split: holdout first, then validation, the rest trains.
+    std::vector<int64_t> order(baseline.rows);
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    std::mt19937_64 split_rng(o.seed);
+    Shuffle(&order, &split_rng);
+    const size_t rows = baseline.rows;
+    const size_t n_hold = std::max<size_t>(1, std::llround(rows * o.holdout_split));
+    const size_t n_val = static_cast<size_t>(std::llround(rows * o.validation_split));
+    std::vector<int64_t> hold(order.begin(), order.begin() + n_hold);
+    std::vector<int64_t> val(order.begin() + n_hold, order.begin() + n_hold + n_val);
+    std::vector<int64_t> train(order.begin() + n_hold + n_val, order.end());
+
+    Matrix train_raw(train.size(), d);
+    for (size_t i = 0; i < train.size(); ++i) {
+      std::copy_n(baseline.row(static_cast<size_t>(train[i])), d, train_raw.row(i));
+    }
+    ANOMALYD_RETURN_IF_ERROR(
+        Normaliser::Fit(train_raw, o.model.normaliser, &impl->normaliser));
+    Matrix normalised(rows, d);
+    impl->normaliser.Apply(baseline.data.data(), normalised.data.data(), rows);
+    Split split{Rows(normalised, train, impl->device),
+                Rows(normalised, val, impl->device),
+                Rows(normalised, hold, impl->device)};
+
+    const ModelOptions resolved = ResolveArchitecture(o.model, d);
+    const pb::Architecture arch = ToArchitecture(resolved, d);
+    uint32_t epochs = o.max_epochs;
+    if (epochs == 0) {
+      const double steps = std::ceil(static_cast<double>(train.size()) /
+                                     static_cast<double>(o.batch_size));
+      epochs = static_cast<uint32_t>(std::clamp<double>(
+          std::ceil(kTargetSteps / steps), kMinEpochs, kMaxEpochs));
+    }
+
+    pb::BundleMeta& meta = impl->meta;
+    for (uint32_t m = 0; m < o.model.ensemble; ++m) {
+      Vae vae{nullptr};
+      pb::TrainingSummary summary;
+      ANOMALYD_RETURN_IF_ERROR(TrainMember(o, arch, split, m, epochs,
+                                           impl->device, progress, start,
+                                           &vae, &summary));
+      impl->members.push_back(vae);
+      if (m == 0) *meta.mutable_training() = summary;  // member 0's curve
+    }
+
+    // Holdout scores: the baseline's own idea of "normal" scores.
+    std::vector<float> holdout;
+    {
+      c10::InferenceMode guard;
+      BatchTerms t = ScoreBatch(impl->members, split.holdout, resolved.samples,
+                                false, at::make_generator<at::CPUGeneratorImpl>(o.seed));
+      auto s = (t.reconstruction + resolved.beta * t.kl).to(torch::kCPU).contiguous();
+      holdout.assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
+    }
+    std::sort(holdout.begin(), holdout.end());
+    std::vector<double> hold_d(holdout.begin(), holdout.end());
+    ANOMALYD_RETURN_IF_ERROR(
+        ComputeThreshold(o.threshold, hold_d, meta.mutable_threshold()));
+    if (holdout.size() > kMaxStoredHoldoutScores) {
+      std::vector<float> thin(kMaxStoredHoldoutScores);
+      for (size_t i = 0; i < thin.size(); ++i) {
+        thin[i] = holdout[i * (holdout.size() - 1) / (thin.size() - 1)];
+      }
+      holdout.swap(thin);
+    }
+
+    meta.set_format_version(1);
+    meta.set_version(o.version);
+    meta.set_stream(o.stream);
+    meta.set_dim(static_cast<uint32_t>(d));
+    for (const auto& name : feature_names) meta.add_feature_names(name);
+    *meta.mutable_architecture() = arch;
+    impl->normaliser.ToProto(meta.mutable_normaliser());
+    meta.set_seed(o.seed);
+    meta.set_baseline_rows(rows);
+    meta.set_created_us(std::chrono::duration_cast<std::chrono::microseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count());
+    (*meta.mutable_library_versions())["libtorch"] = TORCH_VERSION;
+    (*meta.mutable_library_versions())["protobuf"] =
+        std::to_string(GOOGLE_PROTOBUF_VERSION);
+    meta.mutable_holdout_scores()->Assign(holdout.begin(), holdout.end());
+    meta.set_score_samples(resolved.samples);
+    meta.set_ensemble_size(o.model.ensemble);
+    pb::TrainingSummary* ts = meta.mutable_training();
+    ts->set_train_rows(train.size());
+    ts->set_val_rows(val.size());
+    ts->set_holdout_rows(hold.size());
+    ts->set_seconds(std::chrono::duration<double>(
+                        std::chrono::steady_clock::now() - start)
+                        .count());
+  } catch (const std::exception& e) {
+    return Status(pb::TRAINING_FAILED, std::string("training failed: ") + e.what());
+  }
+  for (Vae vae : impl->members) vae->eval();
+  *model = ModelAccess::Make(std::move(impl));
+  return Status::OK();
+}
+
+}  // namespace anomalyd

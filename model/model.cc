@@ -1,0 +1,163 @@
+// Model's small pieces: construction, accessors, option parsing, the
+// derived architecture and device selection.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "model/model_impl.h"
+
+namespace anomalyd {
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+const pb::BundleMeta& Model::meta() const { return impl_->meta; }
+size_t Model::dim() const { return impl_->meta.dim(); }
+float Model::threshold() const {
+  return static_cast<float>(impl_->meta.threshold().value());
+}
+std::string Model::device() const { return impl_->device.str(); }
+
+Status Model::Recalibrate(const ThresholdOptions& options) {
+  const auto& h = impl_->meta.holdout_scores();
+  std::vector<double> scores(h.begin(), h.end());
+  pb::ThresholdParams params;
+  ANOMALYD_RETURN_IF_ERROR(ComputeThreshold(options, scores, &params));
+  *impl_->meta.mutable_threshold() = params;
+  return Status::OK();
+}
+
+void ConfigureThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  at::set_num_threads(n);
+  // Looked up at run time: libblas.so.3 is whichever BLAS the system's
+  // alternatives point at, and only OpenBLAS has this entry point.
+  using SetThreads = void (*)(int);
+  if (auto fn = reinterpret_cast<SetThreads>(
+          ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    fn(n);
+  }
+}
+
+ModelOptions ResolveArchitecture(const ModelOptions& options, size_t d) {
+  ModelOptions r = options;
+  if (r.hidden.empty()) {
+    // Two layers narrowing towards the latent space; the first is wide
+    // enough to mix every feature (at least 2d), bounded so the cost per
+    // record stays small.
+    const uint32_t first = static_cast<uint32_t>(
+        std::clamp<size_t>(2 * d, 64, 256));
+    r.hidden = {first, first / 2};
+  }
+  if (r.latent == 0) {
+    // Roughly one latent dim per four features, at least 2, at most 16.
+    r.latent = static_cast<uint32_t>(std::clamp<size_t>((d + 3) / 4, 2, 16));
+  }
+  return r;
+}
+
+pb::Architecture ToArchitecture(const ModelOptions& r, size_t d) {
+  pb::Architecture a;
+  a.set_input_dim(static_cast<uint32_t>(d));
+  for (uint32_t h : r.hidden) a.add_hidden(h);
+  a.set_latent_dim(r.latent);
+  a.set_activation(r.activation);
+  a.set_likelihood(r.likelihood);
+  a.set_beta(r.beta);
+  a.set_logvar_min(r.logvar_min);
+  a.set_logvar_max(r.logvar_max);
+  return a;
+}
+
+namespace {
+
+template <typename E>
+Status ParseName(const std::string& s, const char* what,
+                 std::initializer_list<std::pair<const char*, E>> names,
+                 E* out) {
+  std::string known;
+  for (const auto& [name, value] : names) {
+    if (s == name) {
+      *out = value;
+      return Status::OK();
+    }
+    known += known.empty() ? name : std::string(", ") + name;
+  }
+  return Status::InvalidArgument(std::string("unknown ") + what + " '" + s +
+                                 "' (expected one of: " + known + ")");
+}
+
+}  // namespace
+
+Status ParseActivation(const std::string& s, pb::Activation* out) {
+  return ParseName<pb::Activation>(
+      s, "activation",
+      {{"relu", pb::RELU}, {"tanh", pb::TANH}, {"elu", pb::ELU},
+       {"leaky_relu", pb::LEAKY_RELU}, {"silu", pb::SILU}},
+      out);
+}
+
+Status ParseLikelihood(const std::string& s, pb::Likelihood* out) {
+  return ParseName<pb::Likelihood>(
+      s, "likelihood",
+      {{"gaussian", pb::GAUSSIAN}, {"bernoulli", pb::BERNOULLI},
+       {"gaussian_learned", pb::GAUSSIAN_LEARNED}},
+      out);
+}
+
+Status ParseNormaliserKind(const std::string& s, pb::NormaliserKind* out) {
+  return ParseName<pb::NormaliserKind>(
+      s, "normaliser",
+      {{"standard", pb::STANDARD}, {"minmax", pb::MINMAX},
+       {"robust", pb::ROBUST}},
+      out);
+}
+
+Status ParseThresholdMethod(const std::string& s, pb::ThresholdMethod* out) {
+  return ParseName<pb::ThresholdMethod>(
+      s, "threshold method",
+      {{"pot", pb::POT}, {"quantile", pb::QUANTILE}, {"fixed", pb::FIXED}},
+      out);
+}
+
+Status ParseDevice(const std::string& spec, torch::Device* device) {
+  if (spec.empty() || spec == "auto") {
+    *device = torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0)
+                                          : torch::Device(torch::kCPU);
+    return Status::OK();
+  }
+  if (spec == "cpu") {
+    *device = torch::Device(torch::kCPU);
+    return Status::OK();
+  }
+  if (spec.rfind("cuda", 0) == 0) {
+    int index = 0;
+    if (spec.size() > 4) {
+      if (spec[4] != ':' || spec.size() == 5 ||
+          spec.find_first_not_of("0123456789", 5) != std::string::npos) {
+        return Status::InvalidArgument("device '" + spec +
+                                       "': expected auto, cpu, cuda or cuda:K");
+      }
+      index = std::stoi(spec.substr(5));
+    }
+    if (!torch::cuda::is_available()) {
+      return Status::InvalidArgument("device '" + spec +
+                                     "': CUDA is not available in this build "
+                                     "or on this machine");
+    }
+    if (index >= static_cast<int>(torch::cuda::device_count())) {
+      return Status::InvalidArgument("device '" + spec + "': only " +
+                                     std::to_string(torch::cuda::device_count()) +
+                                     " CUDA device(s)");
+    }
+    *device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
+    return Status::OK();
+  }
+  return Status::InvalidArgument("device '" + spec +
+                                 "': expected auto, cpu, cuda or cuda:K");
+}
+
+}  // namespace anomalyd

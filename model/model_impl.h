@@ -1,0 +1,51 @@
+// Model::Impl and the scoring core shared by training (holdout scores),
+// serving and bundles. Private to the model library; includes LibTorch.
+#ifndef ANOMALYD_MODEL_MODEL_IMPL_H_
+#define ANOMALYD_MODEL_MODEL_IMPL_H_
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "model/model.h"
+#include "model/normaliser.h"
+#include "model/vae.h"
+
+namespace anomalyd {
+
+struct Model::Impl {
+  pb::BundleMeta meta;
+  Normaliser normaliser;
+  std::vector<Vae> members;  // >= 1; scores are averaged over members
+  torch::Device device{torch::kCPU};
+};
+
+struct ModelAccess {
+  static std::unique_ptr<Model> Make(std::unique_ptr<Model::Impl> impl) {
+    return std::unique_ptr<Model>(new Model(std::move(impl)));
+  }
+  static Model::Impl& impl(Model& m) { return *m.impl_; }
+};
+
+// Per-record terms of a batch of *normalised* records, averaged over the
+// ensemble. `x` is [N, d] on the members' device. `samples` <= 1 decodes
+// the latent mean; L > 1 averages L reparameterised draws from `gen`.
+struct BatchTerms {
+  torch::Tensor reconstruction;  // [N]
+  torch::Tensor kl;              // [N]
+  torch::Tensor contributions;   // [N, d], only when asked for
+};
+BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
+                      uint32_t samples, bool contributions,
+                      c10::optional<at::Generator> gen);
+
+// Resolves "auto" | "cpu" | "cuda" | "cuda:K". INVALID_ARGUMENT for
+// anything else or a CUDA device that is not available.
+Status ParseDevice(const std::string& spec, torch::Device* device);
+
+// Fills the architecture message from resolved options.
+pb::Architecture ToArchitecture(const ModelOptions& resolved, size_t d);
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_MODEL_MODEL_IMPL_H_
