@@ -194,6 +194,9 @@ Status Model::Load(const std::string& dir, const std::string& device,
   if (!fs::is_directory(root, ec)) {
     return Status::NotFound("no model bundle at " + dir);
   }
+  if (!fs::exists(root / kMetaFile, ec)) {
+    return Status::Corrupt("bundle " + dir + ": no metadata.pb (not a bundle)");
+  }
   std::string file;
   ANOMALYD_RETURN_IF_ERROR(ReadFile(root / kMetaFile, &file).WithContext("bundle " + dir));
   if (file.size() < kHeaderLen || file.compare(0, kMagicLen, kMagic) != 0) {
@@ -221,6 +224,9 @@ Status Model::Load(const std::string& dir, const std::string& device,
   for (const pb::BundleFile& f : meta.files()) {
     if (f.name().find('/') != std::string::npos || f.name().empty()) {
       return Status::Corrupt("bundle " + dir + ": bad weights file name");
+    }
+    if (!fs::exists(root / f.name(), ec)) {
+      return Status::Corrupt("bundle " + dir + ": " + f.name() + " is missing");
     }
     std::string bytes;
     ANOMALYD_RETURN_IF_ERROR(ReadFile(root / f.name(), &bytes).WithContext("bundle " + dir));
