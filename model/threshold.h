@@ -21,8 +21,14 @@
 
 namespace anomalyd {
 
+// Default: QUANTILE at 1% of the holdout. Measured on the shared labelled
+// sets (bench/quality.sh), the 0.99 holdout quantile reaches 88% of the best
+// F1 on average, while POT at risk 1e-3 reached 62%: a few hundred holdout
+// scores cannot support extrapolating that far into the tail, and a 1e-3
+// false-flag rate misses most anomalies that sit just above the normal
+// range. POT remains the choice for explicit small risks on large holdouts.
 struct ThresholdOptions {
-  pb::ThresholdMethod method = pb::POT;
+  pb::ThresholdMethod method = pb::QUANTILE;
   double contamination = 0.01;     // QUANTILE: expected share of anomalies
   double risk = 1e-3;              // POT: probability of a false flag
   double initial_quantile = 0.98;  // POT: start of the tail
