@@ -1,5 +1,8 @@
 // Store: operators' queries over anomalies (pages, EXPLAIN, bucket counts).
 #include <cmath>
+#include <limits>
+#include <map>
+#include <string_view>
 
 #include "storage/codec.h"
 #include "storage/store.h"
@@ -24,18 +27,26 @@ std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
       has_cursor && q.order == AnomalyOrder::kTimeDesc && q.until_us &&
       cursor->time_us < *q.until_us;
   const std::string t = TimeColumn(q.time_field);
-  const std::string key = q.order == AnomalyOrder::kScoreDesc ? "score" : t;
-  std::string sql =
+  const bool by_score = q.order == AnomalyOrder::kScoreDesc;
+  const std::string key = by_score ? "score" : t;
+  const std::string columns =
       "SELECT id, record_id, stream, event_time_us, scored_time_us, score, "
       "reconstruction, kl, threshold, model_version, features, "
-      "contributions, labels FROM anomalies WHERE 1";
+      "contributions, labels FROM anomalies WHERE ";
+  // Score order has no index of its own: the ids of the page are chosen
+  // from a time index, which holds score and stream (a covering scan plus a
+  // top-N sort, no table reads), and only those rows are then read.
+  std::string sql = by_score ? "SELECT id FROM anomalies WHERE 1"
+                             : columns + "1";
   if (q.since_us) sql += " AND " + t + " >= :since";
   if (q.until_us && !cursor_bounds_until) sql += " AND " + t + " < :until";
   if (q.stream) sql += " AND stream = :stream";
   if (q.min_score) sql += " AND score >= :min_score";
   if (q.model_version) sql += " AND model_version = :model_version";
   if (has_cursor) sql += " AND (" + key + ", id) < (:after_key, :after_id)";
-  sql += " ORDER BY " + key + " DESC, id DESC LIMIT :limit";
+  const std::string order = " ORDER BY " + key + " DESC, id DESC";
+  sql += order + " LIMIT :limit";
+  if (by_score) sql = columns + "id IN (" + sql + ")" + order;
   return sql;
 }
 
@@ -169,33 +180,57 @@ Status Store::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
 Status Store::CountByBucket(int64_t since_us, int64_t until_us,
                             int64_t bucket_us, TimeField time_field,
                             std::vector<BucketCount>* out) {
-  // The bound keeps (t % b) + b below 2^63.
-  if (bucket_us <= 0 || bucket_us > (int64_t{1} << 62)) {
-    return Status::InvalidArgument("bucket_us must be in 1..2^62");
-  }
+  if (bucket_us <= 0) return Status::InvalidArgument("bucket_us must be > 0");
   if (since_us >= until_us) {
     return Status::InvalidArgument("since must be before until");
   }
+  // Counted here rather than with GROUP BY: SQLite would sort every row of
+  // the range by (stream, bucket), while this reads the covering time index
+  // in time order, so each stream's buckets arrive already ordered.
   const std::string t = TimeColumn(time_field);
-  // Floor to a multiple of the bucket, also for times before 1970.
-  const std::string sql = "SELECT stream, " + t + " - ((" + t +
-                          " % :b) + :b) % :b AS bucket, count(*) "
-                          "FROM anomalies WHERE " +
-                          t + " >= :since AND " + t +
-                          " < :until GROUP BY stream, bucket "
-                          "ORDER BY stream, bucket";
+  const std::string sql = "SELECT stream, " + t + " FROM anomalies WHERE " +
+                          t + " >= :since AND " + t + " < :until ORDER BY " +
+                          t;
   sqlite::Statement& s = rep_->queries[sql];
   if (!s.is_prepared()) ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
   sqlite::ResetOnExit reset(&s);
-  s.BindInt64(s.ParamIndex(":b"), bucket_us);
   s.BindInt64(s.ParamIndex(":since"), since_us);
   s.BindInt64(s.ParamIndex(":until"), until_us);
-  out->clear();
+  std::map<std::string, std::vector<BucketCount>, std::less<>> by_stream;
+  std::string_view last_stream;
+  std::vector<BucketCount>* counts = nullptr;
   bool row = false;
   for (;;) {
     ANOMALYD_RETURN_IF_ERROR(s.Step(&row, "counting anomalies per bucket"));
     if (!row) break;
-    out->push_back({s.ColumnText(0), s.ColumnInt64(1), s.ColumnInt64(2)});
+    const std::string_view stream = s.ColumnBlob(0);
+    if (counts == nullptr || stream != last_stream) {
+      auto it = by_stream.find(stream);
+      if (it == by_stream.end()) {
+        it = by_stream.emplace(std::string(stream), std::vector<BucketCount>())
+                 .first;
+      }
+      counts = &it->second;
+      last_stream = it->first;  // stable: map nodes do not move
+    }
+    // Floor to a multiple of the bucket, also for times before 1970.
+    const int64_t time = s.ColumnInt64(1);
+    const int64_t rem = time % bucket_us;
+    int64_t bucket = 0;
+    if (__builtin_sub_overflow(time, rem < 0 ? rem + bucket_us : rem,
+                               &bucket)) {
+      bucket = std::numeric_limits<int64_t>::min();  // times near INT64_MIN
+    }
+    if (counts->empty() || counts->back().bucket_start_us != bucket) {
+      counts->push_back({last_stream.empty() ? std::string()
+                                             : std::string(last_stream),
+                         bucket, 0});
+    }
+    ++counts->back().count;
+  }
+  out->clear();
+  for (auto& [stream, counts_of] : by_stream) {
+    for (BucketCount& c : counts_of) out->push_back(std::move(c));
   }
   return Status::OK();
 }

@@ -72,18 +72,20 @@ CREATE TABLE samples (
 ) WITHOUT ROWID;
 )sql",
     // 1 -> 2: per-feature contributions and validation loss are stored;
-    // indexes cover the operators' queries (time or score order, keyset
-    // paging on (key, id), min-score filter read from the index); at most
-    // one active model per stream.
+    // the time indexes cover the operators' queries: keyset paging on
+    // (time, id), min-score and stream filters and score order read from
+    // the index, the table touched only for the rows returned. There is
+    // deliberately no index on score alone: its random inserts dirty most
+    // of its pages at every commit and halved insert throughput (see
+    // docs/storage.md). At most one active model per stream.
     R"sql(
 ALTER TABLE anomalies ADD COLUMN contributions BLOB NOT NULL DEFAULT x'';
 ALTER TABLE models ADD COLUMN val_loss REAL;
 DROP INDEX anomalies_event_time;
 DROP INDEX anomalies_stream_time;
-CREATE INDEX anomalies_event ON anomalies (event_time_us, id, score);
-CREATE INDEX anomalies_scored ON anomalies (scored_time_us, id, score);
+CREATE INDEX anomalies_event ON anomalies (event_time_us, id, score, stream);
+CREATE INDEX anomalies_scored ON anomalies (scored_time_us, id, score, stream);
 CREATE INDEX anomalies_stream ON anomalies (stream, event_time_us, id, score);
-CREATE INDEX anomalies_score ON anomalies (score, id);
 CREATE UNIQUE INDEX models_one_active ON models (stream)
   WHERE status = 'active';
 )sql",
