@@ -1,28 +1,5 @@
 // anomalyd_bench_storage: throughput and latency of the SQLite store.
-//
-// Usage: anomalyd_bench_storage [--flag=value ...]
-//   --workloads=LIST  comma-separated, run in this order (default: all of
-//                     insert1,insert100,insert10000,query,query_deep,
-//                     query_stream,query_top,count,reservoir,prune)
-//       insert1, insert100, insert10000: anomalies of --dim features inserted
-//           in batches of 1, 100, 10,000 into a fresh database; rows/s.
-//       query: a page of 100 rows, newest first, of a random one-hour event
-//           time range with a min-score filter that --pass of rows meet,
-//           over a table of --rows anomalies; p50/p99 latency.
-//       query_deep: the same, following the cursor to page 10.
-//       query_stream: query plus a stream filter (1 of 8 streams).
-//       query_top: highest scores first within the range (a sort).
-//       count: anomalies per stream per hour over one day.
-//       reservoir: AddSamples in batches of 1,000 records; rows/s.
-//       prune: Prune the table to 90% of its rows; rows/s deleted.
-//   --rows=N          anomalies in the query table (default 1000000)
-//   --dim=N           features per anomaly (default 38)
-//   --queries=N       queries per latency workload (default 2000)
-//   --pass=F          share of rows meeting the min-score filter (default 0.1)
-//   --sync=LEVEL      off, normal or full (default normal, as the daemon)
-//   --dir=PATH        where databases go (default: a new folder in /tmp,
-//                     removed at exit)
-//   --seed=N          data generator seed (default 1)
+// Flags, workloads and their defaults: kUsage below (or --help).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -57,11 +34,40 @@ struct Flags {
   int64_t rows = 1'000'000;
   uint32_t dim = 38;
   int queries = 2000;
+  int count_queries = 100;
   double pass = 0.1;
   std::string sync = "normal";
   std::string dir;
   uint64_t seed = 1;
 };
+
+constexpr const char* kUsage = R"(Usage: anomalyd_bench_storage [--flag=value ...]
+  --workloads=LIST  comma-separated, run in this order (default: all of
+                    insert1,insert100,insert10000,query,query_deep,
+                    query_stream,query_top,count,reservoir,prune)
+      insert1, insert100, insert10000: anomalies of --dim features inserted
+          in batches of 1, 100, 10,000 into a fresh database; rows/s.
+      query: a page of 100 rows, newest first, of a random one-hour event
+          time range with a min-score filter that --pass of rows meet,
+          over a table of --rows anomalies; p50/p99 latency.
+      query_deep: page 10 of a six-hour range, from its cursor (the
+          cursors are found beforehand; only the 10th page is timed).
+      query_stream: query plus a stream filter (1 of 8 streams).
+      query_top: highest scores first within the range (a sort).
+      count: anomalies per stream per hour over one day (--count_queries
+          runs; each reads up to 864,000 index entries).
+      reservoir: AddSamples in batches of 1,000 records; rows/s.
+      prune: Prune the table to 90% of its rows; rows/s deleted.
+  --rows=N          anomalies in the query table (default 1000000)
+  --dim=N           features per anomaly (default 38)
+  --queries=N       queries per latency workload (default 2000)
+  --count_queries=N runs of the count workload (default 100)
+  --pass=F          share of rows meeting the min-score filter (default 0.1)
+  --sync=LEVEL      off, normal or full (default normal, as the daemon)
+  --dir=PATH        where databases go (default: a new folder in /tmp,
+                    removed at exit)
+  --seed=N          data generator seed (default 1)
+)";
 
 constexpr int kStreams = 8;
 constexpr int64_t kT0 = 1'700'000'000'000'000;  // 2023-11-14, in us
@@ -200,12 +206,13 @@ struct Bench {
     return big.get();
   }
 
-  // Runs `one` --queries times; prints latency percentiles.
-  void Latency(const std::string& name, const std::function<size_t()>& one) {
+  // Runs `one` n times (after a warm-up); prints latency percentiles.
+  void Latency(const std::string& name, int n,
+               const std::function<size_t()>& one) {
     std::vector<double> us;
     size_t rows = 0;
-    for (int i = 0; i < std::min(50, flags.queries); ++i) one();  // warm up
-    for (int i = 0; i < flags.queries; ++i) {
+    for (int i = 0; i < std::min(50, n / 10 + 1); ++i) one();  // warm up
+    for (int i = 0; i < n; ++i) {
       const auto t = Clock::now();
       rows += one();
       us.push_back(Seconds(Clock::now() - t) * 1e6);
@@ -218,8 +225,8 @@ struct Bench {
     for (double u : us) mean += u / us.size();
     std::printf("%-13s: %6d queries  p50 %8.0f us  p99 %8.0f us  max %8.0f us"
                 "  mean %7.0f us  %.0f rows/query\n",
-                name.c_str(), flags.queries, pct(0.50), pct(0.99), us.back(),
-                mean, double(rows) / flags.queries);
+                name.c_str(), n, pct(0.50), pct(0.99), us.back(), mean,
+                double(rows) / n);
   }
 
   AnomalyQuery RandomRange(std::mt19937_64* rng) {
@@ -247,7 +254,7 @@ struct Bench {
     if (w == "insert10000") return InsertWorkload(w, 10'000, 1'000'000);
     if (w == "query" || w == "query_stream" || w == "query_top") {
       Store* store = Big();
-      return Latency(w, [&] {
+      return Latency(w, flags.queries, [&] {
         AnomalyQuery q = RandomRange(&rng);
         if (w == "query_stream") q.stream = "stream-" + std::to_string(rng() % kStreams);
         if (w == "query_top") q.order = AnomalyOrder::kScoreDesc;
@@ -264,11 +271,12 @@ struct Bench {
         page10.push_back(q);
       }
       size_t i = 0;
-      return Latency(w, [&] { return Page(store, page10[i++], nullptr); });
+      return Latency(w, flags.queries,
+                     [&] { return Page(store, page10[i++], nullptr); });
     }
     if (w == "count") {
       Store* store = Big();
-      return Latency(w, [&] {
+      return Latency(w, flags.count_queries, [&] {
         const int64_t since = RandomRange(&rng).since_us.value();
         std::vector<BucketCount> out;
         Status s = store->CountByBucket(since, since + 24 * kHourUs, kHourUs,
@@ -326,22 +334,27 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     else if (k == "rows") f->rows = std::atoll(v.c_str());
     else if (k == "dim") f->dim = static_cast<uint32_t>(std::atoi(v.c_str()));
     else if (k == "queries") f->queries = std::atoi(v.c_str());
+    else if (k == "count_queries") f->count_queries = std::atoi(v.c_str());
     else if (k == "pass") f->pass = std::atof(v.c_str());
     else if (k == "sync") f->sync = v;
     else if (k == "dir") f->dir = v;
     else if (k == "seed") f->seed = std::strtoull(v.c_str(), nullptr, 10);
     else return false;
   }
-  return f->rows > 0 && f->dim > 0 && f->queries > 0 && f->pass > 0 &&
+  return f->rows > 0 && f->dim > 0 && f->queries > 0 &&
+         f->count_queries > 0 && f->pass > 0 &&
          f->pass <= 1 && (f->sync == "off" || f->sync == "normal" ||
                           f->sync == "full");
 }
 
 int Main(int argc, char** argv) {
   Bench b;
+  if (argc == 2 && std::string(argv[1]) == "--help") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
   if (!ParseFlags(argc, argv, &b.flags)) {
-    std::fprintf(stderr, "usage: see the comment at the top of "
-                         "bench/storage_bench.cc\n");
+    std::fprintf(stderr, "%s", kUsage);
     return 2;
   }
   const Flags& f = b.flags;
