@@ -1,5 +1,6 @@
 // anomalyd_bench_storage: throughput and latency of the SQLite store.
 // Flags, workloads and their defaults: kUsage below (or --help).
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -17,8 +18,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <sqlite3.h>
 
 #include "storage/store.h"
 
@@ -41,7 +40,8 @@ struct Flags {
   uint64_t seed = 1;
 };
 
-constexpr const char* kUsage = R"(Usage: anomalyd_bench_storage [--flag=value ...]
+constexpr const char* kUsage =
+    R"(Usage: anomalyd_bench_storage [--flag=value ...]
   --workloads=LIST  comma-separated, run in this order (default: all of
                     insert1,insert100,insert10000,query,query_deep,
                     query_stream,query_top,count,reservoir,prune)
@@ -71,7 +71,7 @@ constexpr const char* kUsage = R"(Usage: anomalyd_bench_storage [--flag=value ..
 
 constexpr int kStreams = 8;
 constexpr int64_t kT0 = 1'700'000'000'000'000;  // 2023-11-14, in us
-constexpr int64_t kRowGapUs = 100'000;           // 10 anomalies per second
+constexpr int64_t kRowGapUs = 100'000;          // 10 anomalies per second
 constexpr int64_t kHourUs = 3'600'000'000;
 // Scores are threshold + Exp(mean kScoreScale): min score for a pass share p
 // is kThreshold - kScoreScale * ln(p).
@@ -86,7 +86,8 @@ std::string CpuModel() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+    if (line.rfind("model name", 0) == 0)
+      return line.substr(line.find(':') + 2);
   }
   return "unknown";
 }
@@ -119,7 +120,8 @@ class RowMaker {
       a.id = 0;
       a.record_id = "rec-" + std::to_string(i);
       a.stream = "stream-" + std::to_string(rng_() % kStreams);
-      a.event_time_us = kT0 + i * kRowGapUs + static_cast<int64_t>(rng_() % 1000);
+      a.event_time_us =
+          kT0 + i * kRowGapUs + static_cast<int64_t>(rng_() % 1000);
       a.scored_time_us = a.event_time_us + 50'000;
       a.score = kThreshold + excess(rng_);
       a.reconstruction = static_cast<float>(a.score * 0.8);
@@ -153,7 +155,8 @@ struct Bench {
   std::unique_ptr<Store> Open(const std::string& name, bool fresh) {
     const std::string path = dir + "/" + name;
     if (fresh) {
-      for (const char* ext : {"", "-wal", "-shm"}) std::remove((path + ext).c_str());
+      for (const char* ext : {"", "-wal", "-shm"})
+        std::remove((path + ext).c_str());
     }
     std::unique_ptr<Store> s;
     Status st = Store::Open(options, path, &s);
@@ -185,11 +188,11 @@ struct Bench {
     RowMaker maker(flags.dim, flags.seed);
     double cpu = 0;
     const double s = Insert(store.get(), &maker, total, batch, &cpu);
-    std::printf("%-13s: %8lld rows, batches of %-6zu %7.2f s %8.0f rows/s "
-                "%9.1f us/batch %6.2f us/row | %8.0f rows/cpu-s\n",
-                name.c_str(), static_cast<long long>(total), batch, s,
-                total / s, s * 1e6 / (double(total) / batch), s * 1e6 / total,
-                total / cpu);
+    std::printf(
+        "%-13s: %8lld rows, batches of %-6zu %7.2f s %8.0f rows/s "
+        "%9.1f us/batch %6.2f us/row | %8.0f rows/cpu-s\n",
+        name.c_str(), static_cast<long long>(total), batch, s, total / s,
+        s * 1e6 / (double(total) / batch), s * 1e6 / total, total / cpu);
   }
 
   Store* Big() {
@@ -199,10 +202,11 @@ struct Bench {
     double cpu = 0;
     const double s = Insert(big.get(), &maker, flags.rows, 10000, &cpu);
     big_rows = flags.rows;
-    std::printf("(query table: %lld rows filled in %.1f s, %.0f rows/s, "
-                "%.0f MiB)\n",
-                static_cast<long long>(flags.rows), s, flags.rows / s,
-                std::filesystem::file_size(dir + "/query.db") / 1048576.0);
+    std::printf(
+        "(query table: %lld rows filled in %.1f s, %.0f rows/s, "
+        "%.0f MiB)\n",
+        static_cast<long long>(flags.rows), s, flags.rows / s,
+        std::filesystem::file_size(dir + "/query.db") / 1048576.0);
     return big.get();
   }
 
@@ -223,16 +227,18 @@ struct Bench {
     };
     double mean = 0;
     for (double u : us) mean += u / us.size();
-    std::printf("%-13s: %6d queries  p50 %8.0f us  p99 %8.0f us  max %8.0f us"
-                "  mean %7.0f us  %.0f rows/query\n",
-                name.c_str(), n, pct(0.50), pct(0.99), us.back(), mean,
-                double(rows) / n);
+    std::printf(
+        "%-13s: %6d queries  p50 %8.0f us  p99 %8.0f us  max %8.0f us"
+        "  mean %7.0f us  %.0f rows/query\n",
+        name.c_str(), n, pct(0.50), pct(0.99), us.back(), mean,
+        double(rows) / n);
   }
 
   AnomalyQuery RandomRange(std::mt19937_64* rng) {
     AnomalyQuery q;
     const int64_t span = big_rows * kRowGapUs - kHourUs;
-    q.since_us = kT0 + static_cast<int64_t>((*rng)() % std::max<int64_t>(1, span));
+    q.since_us =
+        kT0 + static_cast<int64_t>((*rng)() % std::max<int64_t>(1, span));
     q.until_us = *q.since_us + kHourUs;
     q.min_score = kThreshold - kScoreScale * std::log(flags.pass);
     q.limit = 100;
@@ -256,7 +262,8 @@ struct Bench {
       Store* store = Big();
       return Latency(w, flags.queries, [&] {
         AnomalyQuery q = RandomRange(&rng);
-        if (w == "query_stream") q.stream = "stream-" + std::to_string(rng() % kStreams);
+        if (w == "query_stream")
+          q.stream = "stream-" + std::to_string(rng() % kStreams);
         if (w == "query_top") q.order = AnomalyOrder::kScoreDesc;
         return Page(store, q, nullptr);
       });
@@ -295,11 +302,11 @@ struct Bench {
         if (!s.ok()) Die("adding samples", s);
       }
       const double s = Seconds(Clock::now() - t);
-      std::printf("%-13s: %9d rows in batches of 1000   %8.2f s %10.0f rows/s "
-                  "%9.1f us/batch (capacity %lld)\n",
-                  w.c_str(), kCalls * 1000, s, kCalls * 1000 / s,
-                  s * 1e6 / kCalls,
-                  static_cast<long long>(options.reservoir_capacity));
+      std::printf(
+          "%-13s: %9d rows in batches of 1000   %8.2f s %10.0f rows/s "
+          "%9.1f us/batch (capacity %lld)\n",
+          w.c_str(), kCalls * 1000, s, kCalls * 1000 / s, s * 1e6 / kCalls,
+          static_cast<long long>(options.reservoir_capacity));
       return;
     }
     if (w == "prune") {
@@ -312,11 +319,12 @@ struct Bench {
       const double s = Seconds(Clock::now() - t);
       if (!st.ok()) Die("pruning", st);
       big_rows = p.max_rows;
-      std::printf("%-13s: %9lld rows deleted in batches of %lld %6.2f s "
-                  "%10.0f rows/s %7.2f ms/batch\n",
-                  w.c_str(), static_cast<long long>(deleted),
-                  static_cast<long long>(p.batch_rows), s, deleted / s,
-                  s * 1e3 / std::max<double>(1, double(deleted) / p.batch_rows));
+      std::printf(
+          "%-13s: %9lld rows deleted in batches of %lld %6.2f s "
+          "%10.0f rows/s %7.2f ms/batch\n",
+          w.c_str(), static_cast<long long>(deleted),
+          static_cast<long long>(p.batch_rows), s, deleted / s,
+          s * 1e3 / std::max<double>(1, double(deleted) / p.batch_rows));
       return;
     }
     std::fprintf(stderr, "unknown workload '%s'\n", w.c_str());
@@ -330,21 +338,30 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
     const size_t eq = a.find('=');
     if (a.rfind("--", 0) != 0 || eq == std::string::npos) return false;
     const std::string k = a.substr(2, eq - 2), v = a.substr(eq + 1);
-    if (k == "workloads") f->workloads = v;
-    else if (k == "rows") f->rows = std::atoll(v.c_str());
-    else if (k == "dim") f->dim = static_cast<uint32_t>(std::atoi(v.c_str()));
-    else if (k == "queries") f->queries = std::atoi(v.c_str());
-    else if (k == "count_queries") f->count_queries = std::atoi(v.c_str());
-    else if (k == "pass") f->pass = std::atof(v.c_str());
-    else if (k == "sync") f->sync = v;
-    else if (k == "dir") f->dir = v;
-    else if (k == "seed") f->seed = std::strtoull(v.c_str(), nullptr, 10);
-    else return false;
+    if (k == "workloads")
+      f->workloads = v;
+    else if (k == "rows")
+      f->rows = std::atoll(v.c_str());
+    else if (k == "dim")
+      f->dim = static_cast<uint32_t>(std::atoi(v.c_str()));
+    else if (k == "queries")
+      f->queries = std::atoi(v.c_str());
+    else if (k == "count_queries")
+      f->count_queries = std::atoi(v.c_str());
+    else if (k == "pass")
+      f->pass = std::atof(v.c_str());
+    else if (k == "sync")
+      f->sync = v;
+    else if (k == "dir")
+      f->dir = v;
+    else if (k == "seed")
+      f->seed = std::strtoull(v.c_str(), nullptr, 10);
+    else
+      return false;
   }
-  return f->rows > 0 && f->dim > 0 && f->queries > 0 &&
-         f->count_queries > 0 && f->pass > 0 &&
-         f->pass <= 1 && (f->sync == "off" || f->sync == "normal" ||
-                          f->sync == "full");
+  return f->rows > 0 && f->dim > 0 && f->queries > 0 && f->count_queries > 0 &&
+         f->pass > 0 && f->pass <= 1 &&
+         (f->sync == "off" || f->sync == "normal" || f->sync == "full");
 }
 
 int Main(int argc, char** argv) {
@@ -372,7 +389,8 @@ int Main(int argc, char** argv) {
 
   char date[64];
   std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z", std::localtime(&now));
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S %Z",
+                std::localtime(&now));
   std::printf("anomalyd storage benchmark\n");
   std::printf("Date:      %s\n", date);
   std::printf("CPU:       %s, %ld online\n", CpuModel().c_str(),
@@ -385,12 +403,14 @@ int Main(int argc, char** argv) {
 #if !defined(NDEBUG)
   std::printf("WARNING:   assertions are enabled\n");
 #endif
-  std::printf("Databases: %s, sync=%s, dim=%u, query table %lld rows, "
-              "min-score pass %.0f%%\n",
-              b.dir.c_str(), f.sync.c_str(), f.dim,
-              static_cast<long long>(f.rows), f.pass * 100);
-  std::printf("--------------------------------------------------------------"
-              "--------------\n");
+  std::printf(
+      "Databases: %s, sync=%s, dim=%u, query table %lld rows, "
+      "min-score pass %.0f%%\n",
+      b.dir.c_str(), f.sync.c_str(), f.dim, static_cast<long long>(f.rows),
+      f.pass * 100);
+  std::printf(
+      "--------------------------------------------------------------"
+      "--------------\n");
   std::stringstream list(f.workloads);
   std::string w;
   while (std::getline(list, w, ',')) {

@@ -99,17 +99,17 @@ Status Store::ActivateModel(const std::string& stream, uint32_t version) {
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
       &r.model_status,
       "SELECT status FROM models WHERE stream = ?1 AND version = ?2"));
-  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.retire_active,
-      "UPDATE models SET status = 'retired' "
-      "WHERE stream = ?1 AND status = 'active'"));
-  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.set_active,
-      "UPDATE models SET status = 'active' "
-      "WHERE stream = ?1 AND version = ?2"));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Prepared(&r.retire_active,
+                 "UPDATE models SET status = 'retired' "
+                 "WHERE stream = ?1 AND status = 'active'"));
+  ANOMALYD_RETURN_IF_ERROR(r.Prepared(&r.set_active,
+                                      "UPDATE models SET status = 'active' "
+                                      "WHERE stream = ?1 AND version = ?2"));
 
   sqlite::Transaction txn(&r.db);
-  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
+  ANOMALYD_RETURN_IF_ERROR(
+      txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
   {
     sqlite::Statement& s = r.model_status;
     sqlite::ResetOnExit reset(&s);
@@ -117,8 +117,9 @@ Status Store::ActivateModel(const std::string& stream, uint32_t version) {
     s.BindInt64(2, version);
     bool row = false;
     ANOMALYD_RETURN_IF_ERROR(s.Step(&row, what));
-    if (!row) return Status::NotFound(ModelName(stream, version) +
-                                      " is not registered");
+    if (!row)
+      return Status::NotFound(ModelName(stream, version) +
+                              " is not registered");
     if (s.ColumnText(0) == "active") return Status::OK();  // already is
   }
   r.retire_active.BindText(1, stream);
@@ -133,8 +134,9 @@ Status Store::ActiveModel(const std::string& stream, ModelRow* model) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.active_model;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &s, (std::string(kModelColumns) +
-           "WHERE stream = ?1 AND status = 'active'").c_str()));
+      &s,
+      (std::string(kModelColumns) + "WHERE stream = ?1 AND status = 'active'")
+          .c_str()));
   sqlite::ResetOnExit reset(&s);
   s.BindText(1, stream);
   bool row = false;
@@ -151,8 +153,9 @@ Status Store::ListModels(const std::string& stream,
   Rep& r = *rep_;
   sqlite::Statement& s = r.list_models;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &s, (std::string(kModelColumns) +
-           "WHERE stream = ?1 ORDER BY version DESC").c_str()));
+      &s,
+      (std::string(kModelColumns) + "WHERE stream = ?1 ORDER BY version DESC")
+          .c_str()));
   sqlite::ResetOnExit reset(&s);
   s.BindText(1, stream);
   models->clear();
@@ -202,10 +205,9 @@ Status Store::AppendThreshold(ThresholdRow* t) {
   s.BindDouble(4, t->value);
   s.BindInt64(5, static_cast<int64_t>(t->window));
   s.BindInt64(6, time_us);
-  ANOMALYD_RETURN_IF_ERROR(
-      s.Run("appending a threshold for " +
-            ModelName(t->stream, t->model_version) +
-            " (the model must be registered)"));
+  ANOMALYD_RETURN_IF_ERROR(s.Run("appending a threshold for " +
+                                 ModelName(t->stream, t->model_version) +
+                                 " (the model must be registered)"));
   t->id = r.db.LastInsertRowid();
   t->time_us = time_us;
   return Status::OK();

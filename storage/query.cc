@@ -23,9 +23,9 @@ const char* TimeColumn(TimeField f) {
 // costs the same however deep it is.
 std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
   const bool has_cursor = cursor != nullptr;
-  const bool cursor_bounds_until =
-      has_cursor && q.order == AnomalyOrder::kTimeDesc && q.until_us &&
-      cursor->time_us < *q.until_us;
+  const bool cursor_bounds_until = has_cursor &&
+                                   q.order == AnomalyOrder::kTimeDesc &&
+                                   q.until_us && cursor->time_us < *q.until_us;
   const std::string t = TimeColumn(q.time_field);
   const bool by_score = q.order == AnomalyOrder::kScoreDesc;
   const std::string key = by_score ? "score" : t;
@@ -36,8 +36,8 @@ std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
   // Score order has no index of its own: the ids of the page are chosen
   // from a time index, which holds score and stream (a covering scan plus a
   // top-N sort, no table reads), and only those rows are then read.
-  std::string sql = by_score ? "SELECT id FROM anomalies WHERE 1"
-                             : columns + "1";
+  std::string sql =
+      by_score ? "SELECT id FROM anomalies WHERE 1" : columns + "1";
   if (q.since_us) sql += " AND " + t + " >= :since";
   if (q.until_us && !cursor_bounds_until) sql += " AND " + t + " < :until";
   if (q.stream) sql += " AND stream = :stream";
@@ -64,9 +64,8 @@ Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
   }
   if (q.cursor.empty()) return Status::OK();
   ANOMALYD_RETURN_IF_ERROR(codec::DecodeCursor(q.cursor, cursor));
-  if (cursor->order != q.order ||
-      (q.order == AnomalyOrder::kTimeDesc &&
-       cursor->time_field != q.time_field)) {
+  if (cursor->order != q.order || (q.order == AnomalyOrder::kTimeDesc &&
+                                   cursor->time_field != q.time_field)) {
     return Status::InvalidArgument(
         "cursor was made for a query with another order or time field");
   }
@@ -110,9 +109,9 @@ Status ReadRow(const sqlite::Statement& s, AnomalyRow* a) {
   const std::string ctx = "anomaly " + std::to_string(a->id);
   ANOMALYD_RETURN_IF_ERROR(
       codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
-  ANOMALYD_RETURN_IF_ERROR(codec::DecodeFloats(s.ColumnBlob(11),
-                                               &a->contributions)
-                               .WithContext(ctx));
+  ANOMALYD_RETURN_IF_ERROR(
+      codec::DecodeFloats(s.ColumnBlob(11), &a->contributions)
+          .WithContext(ctx));
   return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
 }
 
@@ -188,9 +187,8 @@ Status Store::CountByBucket(int64_t since_us, int64_t until_us,
   // the range by (stream, bucket), while this reads the covering time index
   // in time order, so each stream's buckets arrive already ordered.
   const std::string t = TimeColumn(time_field);
-  const std::string sql = "SELECT stream, " + t + " FROM anomalies WHERE " +
-                          t + " >= :since AND " + t + " < :until ORDER BY " +
-                          t;
+  const std::string sql = "SELECT stream, " + t + " FROM anomalies WHERE " + t +
+                          " >= :since AND " + t + " < :until ORDER BY " + t;
   sqlite::Statement& s = rep_->queries[sql];
   if (!s.is_prepared()) ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
   sqlite::ResetOnExit reset(&s);
@@ -222,9 +220,9 @@ Status Store::CountByBucket(int64_t since_us, int64_t until_us,
       bucket = std::numeric_limits<int64_t>::min();  // times near INT64_MIN
     }
     if (counts->empty() || counts->back().bucket_start_us != bucket) {
-      counts->push_back({last_stream.empty() ? std::string()
-                                             : std::string(last_stream),
-                         bucket, 0});
+      counts->push_back(
+          {last_stream.empty() ? std::string() : std::string(last_stream),
+           bucket, 0});
     }
     ++counts->back().count;
   }

@@ -32,8 +32,8 @@ uint64_t Fnv1a(const std::string& s) {
 // is below m / 2^64).
 uint64_t Draw(uint64_t stream_key, uint64_t m) {
   const uint64_t r = SplitMix64(stream_key ^ SplitMix64(m));
-  return static_cast<uint64_t>(
-      (static_cast<unsigned __int128>(r) * (m + 1)) >> 64);
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(r) * (m + 1)) >>
+                               64);
 }
 
 }  // namespace
@@ -53,22 +53,22 @@ Status Store::AddSamples(const std::string& stream, uint32_t dim,
                            " samples to the reservoir of stream '" + stream +
                            "'";
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.reservoir_get,
-      "SELECT dim, seen FROM reservoirs WHERE stream = ?1"));
+      &r.reservoir_get, "SELECT dim, seen FROM reservoirs WHERE stream = ?1"));
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
       &r.reservoir_add,
       "INSERT INTO reservoirs (stream, dim, seen) VALUES (?1, ?2, 0)"));
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
       &r.reservoir_seen, "UPDATE reservoirs SET seen = ?2 WHERE stream = ?1"));
-  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.sample_put,
-      "INSERT OR REPLACE INTO samples (stream, slot, vals) "
-      "VALUES (?1, ?2, ?3)"));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Prepared(&r.sample_put,
+                 "INSERT OR REPLACE INTO samples (stream, slot, vals) "
+                 "VALUES (?1, ?2, ?3)"));
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
       &r.sample_trim, "DELETE FROM samples WHERE stream = ?1 AND slot >= ?2"));
 
   sqlite::Transaction txn(&r.db);
-  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
+  ANOMALYD_RETURN_IF_ERROR(
+      txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
   uint64_t seen = 0;
   {
     sqlite::Statement& s = r.reservoir_get;
@@ -80,8 +80,8 @@ Status Store::AddSamples(const std::string& stream, uint32_t dim,
       if (s.ColumnInt64(0) != dim) {
         return Status::InvalidArgument(
             what + ": the reservoir holds records of dimension " +
-            std::to_string(s.ColumnInt64(0)) + ", not " +
-            std::to_string(dim) + " (ClearReservoir first)");
+            std::to_string(s.ColumnInt64(0)) + ", not " + std::to_string(dim) +
+            " (ClearReservoir first)");
       }
       seen = static_cast<uint64_t>(s.ColumnInt64(1));
     }
@@ -121,18 +121,17 @@ Status Store::AddSamples(const std::string& stream, uint32_t dim,
 
 Status Store::LoadReservoir(const std::string& stream, Baseline* baseline) {
   Rep& r = *rep_;
-  const std::string what =
-      "loading the reservoir of stream '" + stream + "'";
+  const std::string what = "loading the reservoir of stream '" + stream + "'";
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.reservoir_get,
-      "SELECT dim, seen FROM reservoirs WHERE stream = ?1"));
-  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.samples_get,
-      "SELECT vals FROM samples WHERE stream = ?1 AND slot < ?2 "
-      "ORDER BY slot"));
+      &r.reservoir_get, "SELECT dim, seen FROM reservoirs WHERE stream = ?1"));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Prepared(&r.samples_get,
+                 "SELECT vals FROM samples WHERE stream = ?1 AND slot < ?2 "
+                 "ORDER BY slot"));
   // One read transaction, so the seen-count and the rows agree.
   sqlite::Transaction txn(&r.db);
-  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kDeferred, what));
+  ANOMALYD_RETURN_IF_ERROR(
+      txn.Begin(sqlite::Transaction::Mode::kDeferred, what));
   Baseline out;
   {
     sqlite::Statement& s = r.reservoir_get;

@@ -55,14 +55,13 @@ Status Store::Prune(const RetentionPolicy& p, int64_t* deleted) {
         &r.db, &r.prune_age, 2,
         [cutoff](sqlite::Statement* s) { s->BindInt64(1, cutoff); },
         p.batch_rows, &budget, &total,
-        "pruning anomalies older than " + std::to_string(p.max_age_us) +
-            " us");
+        "pruning anomalies older than " + std::to_string(p.max_age_us) + " us");
   }
   if (st.ok() && p.max_rows > 0 && budget != 0) {
-    ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-        &r.prune_boundary,
-        "SELECT scored_time_us, id FROM anomalies "
-        "ORDER BY scored_time_us DESC, id DESC LIMIT 1 OFFSET ?1"));
+    ANOMALYD_RETURN_IF_ERROR(
+        r.Prepared(&r.prune_boundary,
+                   "SELECT scored_time_us, id FROM anomalies "
+                   "ORDER BY scored_time_us DESC, id DESC LIMIT 1 OFFSET ?1"));
     ANOMALYD_RETURN_IF_ERROR(r.Prepared(
         &r.prune_before,
         "DELETE FROM anomalies WHERE id IN (SELECT id FROM anomalies "

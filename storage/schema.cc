@@ -101,8 +101,8 @@ Status RunSteps(sqlite::Db* db, int from, int to) {
   }
   return db->Exec(
       "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" +
-          std::to_string(to) + "');PRAGMA application_id = " +
-          std::to_string(kApplicationId) + ";",
+          std::to_string(to) +
+          "');PRAGMA application_id = " + std::to_string(kApplicationId) + ";",
       "recording schema version " + std::to_string(to));
 }
 
@@ -112,8 +112,8 @@ Status ReadVersion(sqlite::Db* db, int* version) {
   std::string text;
   ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA application_id", &text));
   if (text != "0" && text != std::to_string(kApplicationId)) {
-    return Status::Corrupt("not an anomalyd database (application_id " +
-                           text + ")");
+    return Status::Corrupt("not an anomalyd database (application_id " + text +
+                           ")");
   }
   ANOMALYD_RETURN_IF_ERROR(db->QueryText(
       "SELECT count(*) FROM sqlite_schema WHERE name = 'meta'", &text));

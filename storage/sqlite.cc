@@ -36,8 +36,8 @@ Status ToStatus(int rc, sqlite3* db, const std::string& what) {
                         sqlite3_errcode(db) == (rc & 0xff))) {
     detail = sqlite3_errmsg(db);
   }
-  return Status(code, what + ": " + detail + " (sqlite code " +
-                          std::to_string(rc) + ")");
+  return Status(
+      code, what + ": " + detail + " (sqlite code " + std::to_string(rc) + ")");
 }
 
 // ---- Db -------------------------------------------------------------------
@@ -75,7 +75,9 @@ int64_t Db::LastInsertRowid() const {
   return sqlite3_last_insert_rowid(db_.get());
 }
 int64_t Db::Changes() const { return sqlite3_changes64(db_.get()); }
-bool Db::InTransaction() const { return sqlite3_get_autocommit(db_.get()) == 0; }
+bool Db::InTransaction() const {
+  return sqlite3_get_autocommit(db_.get()) == 0;
+}
 
 // ---- Statement ------------------------------------------------------------
 
@@ -114,9 +116,9 @@ void Statement::BindNull(int index) {
 }
 void Statement::BindText(int index, std::string_view text) {
   // A non-null pointer even for "" so that it binds '' rather than NULL.
-  Keep(&bind_rc_, sqlite3_bind_text64(stmt_.get(), index,
-                                      text.empty() ? "" : text.data(),
-                                      text.size(), SQLITE_STATIC, SQLITE_UTF8));
+  Keep(&bind_rc_,
+       sqlite3_bind_text64(stmt_.get(), index, text.empty() ? "" : text.data(),
+                           text.size(), SQLITE_STATIC, SQLITE_UTF8));
 }
 void Statement::BindBlob(int index, const void* data, size_t size) {
   if (size == 0) {

@@ -5,8 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
 #include <cmath>
+#include <cstdlib>
 
 #include "storage/codec.h"
 #include "storage/schema.h"
@@ -66,16 +66,17 @@ Status ConfigureWriter(const StoreOptions& o, sqlite::Db* db,
   std::string mode;
   ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA journal_mode = WAL", &mode));
   if (mode != "wal") {
-    return Status::IoError("cannot put " + path + " in WAL mode (got '" +
-                           mode + "'); is it on a network file system?");
+    return Status::IoError("cannot put " + path + " in WAL mode (got '" + mode +
+                           "'); is it on a network file system?");
   }
   ANOMALYD_RETURN_IF_ERROR(
       db->Exec(SyncPragma(o.sync), "setting the synchronous level"));
   if (o.max_db_bytes > 0) {
     std::string page_size;
     ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA page_size", &page_size));
-    const int64_t pages =
-        std::max<int64_t>(1, o.max_db_bytes / std::max<int64_t>(1, std::strtoll(page_size.c_str(), nullptr, 10)));
+    const int64_t pages = std::max<int64_t>(
+        1, o.max_db_bytes / std::max<int64_t>(1, std::strtoll(page_size.c_str(),
+                                                              nullptr, 10)));
     std::string ignored;
     ANOMALYD_RETURN_IF_ERROR(db->QueryText(
         "PRAGMA max_page_count = " + std::to_string(pages), &ignored));
@@ -116,10 +117,10 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
                   "opening " + path + " for writing: the file is read-only");
   }
   sqlite3_busy_timeout(db.get(), options.busy_timeout_ms);
-  ANOMALYD_RETURN_IF_ERROR(db.Exec(
-      "PRAGMA foreign_keys = ON; PRAGMA cache_size = -" +
-          std::to_string(options.cache_size_kib),
-      "configuring " + path));
+  ANOMALYD_RETURN_IF_ERROR(
+      db.Exec("PRAGMA foreign_keys = ON; PRAGMA cache_size = -" +
+                  std::to_string(options.cache_size_kib),
+              "configuring " + path));
   if (options.read_only) {
     ANOMALYD_RETURN_IF_ERROR(schema::CheckReadable(&db).WithContext(path));
   } else {
@@ -135,8 +136,8 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
 namespace {
 
 Status CheckAnomaly(const AnomalyRow& r, size_t index) {
-  if (std::isnan(r.score) || std::isnan(r.reconstruction) ||
-      std::isnan(r.kl) || std::isnan(r.threshold)) {
+  if (std::isnan(r.score) || std::isnan(r.reconstruction) || std::isnan(r.kl) ||
+      std::isnan(r.threshold)) {
     return Status::InvalidArgument(
         "anomaly " + std::to_string(index) + " (record '" + r.record_id +
         "'): score, reconstruction, kl and threshold must not be NaN");
@@ -166,7 +167,8 @@ Status Store::InsertAnomalies(std::vector<AnomalyRow>* batch) {
   ids.reserve(batch->size());
 
   sqlite::Transaction txn(&r.db);
-  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
+  ANOMALYD_RETURN_IF_ERROR(
+      txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
   for (const AnomalyRow& a : *batch) {
     s.BindText(1, a.record_id);
     s.BindText(2, a.stream);

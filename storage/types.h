@@ -15,15 +15,15 @@ namespace anomalyd {
 
 // One flagged record.
 struct AnomalyRow {
-  int64_t id = 0;              // assigned by the store on insert; never reused
-  std::string record_id;       // the caller's id of the record
+  int64_t id = 0;         // assigned by the store on insert; never reused
+  std::string record_id;  // the caller's id of the record
   std::string stream;
   int64_t event_time_us = 0;   // when the record happened (client's clock)
   int64_t scored_time_us = 0;  // when it was scored; 0 on insert: "now"
   double score = 0;            // reconstruction + beta * kl
   float reconstruction = 0;
   float kl = 0;
-  float threshold = 0;         // the threshold it was judged against
+  float threshold = 0;  // the threshold it was judged against
   uint32_t model_version = 0;
   std::vector<float> features;       // raw values, as the client sent them
   std::vector<float> contributions;  // per-feature share of the error
@@ -44,11 +44,11 @@ inline constexpr int64_t kMaxQueryLimit = 10000;
 
 // A query over anomalies. Every filter is optional; given ones are ANDed.
 struct AnomalyQuery {
-  std::optional<int64_t> since_us;   // inclusive
-  std::optional<int64_t> until_us;   // exclusive
+  std::optional<int64_t> since_us;  // inclusive
+  std::optional<int64_t> until_us;  // exclusive
   TimeField time_field = TimeField::kEvent;
   std::optional<std::string> stream;
-  std::optional<double> min_score;   // inclusive
+  std::optional<double> min_score;  // inclusive
   std::optional<uint32_t> model_version;
   AnomalyOrder order = AnomalyOrder::kTimeDesc;
   int64_t limit = 100;  // rows per page, 1..kMaxQueryLimit
@@ -94,13 +94,13 @@ struct ModelRow {
 
 // One threshold in a stream's history.
 struct ThresholdRow {
-  int64_t id = 0;              // assigned on append
+  int64_t id = 0;  // assigned on append
   std::string stream;
   uint32_t model_version = 0;  // REQUIRES: registered for the stream
   std::string method;          // "pot", "quantile", "fixed", ...
   double value = 0;
-  uint64_t window = 0;         // scores it was computed from
-  int64_t time_us = 0;         // 0 on append: "now"
+  uint64_t window = 0;  // scores it was computed from
+  int64_t time_us = 0;  // 0 on append: "now"
 };
 
 // A stream's reservoir of normal records, as a baseline for retraining.
@@ -113,8 +113,9 @@ struct Baseline {
 
 // Which anomalies Store::Prune deletes. Ages are by scored time.
 struct RetentionPolicy {
-  int64_t max_age_us = 0;   // delete rows scored before now - max_age; 0: no limit
-  int64_t max_rows = 0;     // then keep only the newest max_rows; 0: no limit
+  int64_t max_age_us =
+      0;                 // delete rows scored before now - max_age; 0: no limit
+  int64_t max_rows = 0;  // then keep only the newest max_rows; 0: no limit
   // Rows per transaction: small enough that a writer waiting for the lock
   // (or the daemon's own next batch) is not held up for long. Default 2,000
   // takes a few milliseconds.

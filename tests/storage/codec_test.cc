@@ -14,7 +14,12 @@ using Labels = std::vector<std::pair<std::string, std::string>>;
 
 TEST(StoreCodec, FloatsRoundTripBitExact) {
   const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> v = {0.0f, -0.0f, 1.5f, -3.25e-38f, inf, -inf,
+  const std::vector<float> v = {0.0f,
+                                -0.0f,
+                                1.5f,
+                                -3.25e-38f,
+                                inf,
+                                -inf,
                                 std::numeric_limits<float>::denorm_min(),
                                 std::numeric_limits<float>::quiet_NaN()};
   std::string scratch;
@@ -58,11 +63,12 @@ TEST(StoreCodec, TruncatedLabelsAreCorrupt) {
   EncodeLabels({{"key", "value"}}, &bytes);
   for (size_t n = 1; n < bytes.size(); ++n) {
     Labels back;
-    EXPECT_EQ(DecodeLabels(bytes.substr(0, n), &back).code(), pb::CORRUPT)
-        << n;
+    EXPECT_EQ(DecodeLabels(bytes.substr(0, n), &back).code(), pb::CORRUPT) << n;
     EXPECT_TRUE(back.empty());
   }
-  std::string huge_length = "\xff\xff\xff\x7f" "abc";
+  std::string huge_length =
+      "\xff\xff\xff\x7f"
+      "abc";
   Labels back;
   EXPECT_EQ(DecodeLabels(huge_length, &back).code(), pb::CORRUPT);
 }
@@ -105,11 +111,27 @@ TEST(StoreCodec, CursorsRoundTrip) {
 
 TEST(StoreCodec, MalformedCursorsAreInvalidArgument) {
   const char* cases[] = {
-      "", "x", "e1", "e1.", "e1.5", "e1.5.", "e1.5.0", "e1.5.-1", "e1.a.1",
-      "e2.5.1", "q1.5.1", "E1.5.1", "e1.+5.1", "e1.5.1 ", " e1.5.1",
-      "e1.5.1.2", "e1.99999999999999999999.1", "x1.123.1",
+      "",
+      "x",
+      "e1",
+      "e1.",
+      "e1.5",
+      "e1.5.",
+      "e1.5.0",
+      "e1.5.-1",
+      "e1.a.1",
+      "e2.5.1",
+      "q1.5.1",
+      "E1.5.1",
+      "e1.+5.1",
+      "e1.5.1 ",
+      " e1.5.1",
+      "e1.5.1.2",
+      "e1.99999999999999999999.1",
+      "x1.123.1",
       "x1.7ff8000000000000.1",  // NaN
-      "x1.-000000000000001.1", "s1..1",
+      "x1.-000000000000001.1",
+      "s1..1",
   };
   for (const char* text : cases) {
     Cursor c;

@@ -77,8 +77,8 @@ TEST(StoreCrash, ReportedBatchesSurviveSigkill) {
     ASSERT_EQ(kill(pid, SIGKILL), 0);
     int wstatus = 0;
     ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-    ASSERT_TRUE(WIFSIGNALED(wstatus)) << "child exited with "
-                                      << WEXITSTATUS(wstatus);
+    ASSERT_TRUE(WIFSIGNALED(wstatus))
+        << "child exited with " << WEXITSTATUS(wstatus);
     // Reports are 8-byte writes, atomic on a pipe: read to EOF.
     while (read(fds[0], &b, sizeof b) == static_cast<ssize_t>(sizeof b)) {
       reported.insert(b);
@@ -103,8 +103,8 @@ TEST(StoreCrash, ReportedBatchesSurviveSigkill) {
       q.cursor = page.next_cursor;
     }
     for (int64_t r : reported) {
-      EXPECT_EQ(rows_of.count(r), 1u) << "run " << run << ": batch " << r
-                                      << " was reported but is missing";
+      EXPECT_EQ(rows_of.count(r), 1u)
+          << "run " << run << ": batch " << r << " was reported but is missing";
     }
     for (const auto& [batch, n] : rows_of) {  // all or nothing
       EXPECT_EQ(n, BatchSize(batch)) << "run " << run << ": batch " << batch;

@@ -42,7 +42,8 @@ TEST_F(StoreModels, RegisterActivateAndRollBack) {
   ModelRow got;
   EXPECT_EQ(store_->ActiveModel("cpu", &got).code(), pb::NOT_FOUND);
 
-  for (uint32_t v = 1; v <= 3; ++v) ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
+  for (uint32_t v = 1; v <= 3; ++v)
+    ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
   ASSERT_OK(store_->RegisterModel(Model("disk", 1)));
   ASSERT_OK(store_->NextModelVersion("cpu", &next));
   EXPECT_EQ(next, 4u);
@@ -76,8 +77,10 @@ TEST_F(StoreModels, RegisterActivateAndRollBack) {
 
 TEST_F(StoreModels, RejectsBadRegistrations) {
   ASSERT_OK(store_->RegisterModel(Model("cpu", 1)));
-  EXPECT_EQ(store_->RegisterModel(Model("cpu", 1)).code(), pb::INVALID_ARGUMENT);
-  EXPECT_EQ(store_->RegisterModel(Model("cpu", 0)).code(), pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->RegisterModel(Model("cpu", 1)).code(),
+            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->RegisterModel(Model("cpu", 0)).code(),
+            pb::INVALID_ARGUMENT);
   ModelRow active = Model("cpu", 2);
   active.status = ModelStatus::kActive;
   EXPECT_EQ(store_->RegisterModel(active).code(), pb::INVALID_ARGUMENT);

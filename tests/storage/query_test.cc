@@ -36,7 +36,8 @@ int64_t TimeOf(const AnomalyRow& a, TimeField f) {
 
 bool Matches(const AnomalyQuery& q, const AnomalyRow& a) {
   const int64_t t = TimeOf(a, q.time_field);
-  return (!q.since_us || t >= *q.since_us) && (!q.until_us || t < *q.until_us) &&
+  return (!q.since_us || t >= *q.since_us) &&
+         (!q.until_us || t < *q.until_us) &&
          (!q.stream || a.stream == *q.stream) &&
          (!q.min_score || a.score >= *q.min_score) &&
          (!q.model_version || a.model_version == *q.model_version);
@@ -54,9 +55,10 @@ bool Before(const AnomalyQuery& q, const AnomalyRow& a, const AnomalyRow& b) {
 }
 
 std::vector<int64_t> Expected(AnomalyQuery q, std::vector<AnomalyRow> rows) {
-  rows.erase(std::remove_if(rows.begin(), rows.end(),
-                            [&](const AnomalyRow& a) { return !Matches(q, a); }),
-             rows.end());
+  rows.erase(
+      std::remove_if(rows.begin(), rows.end(),
+                     [&](const AnomalyRow& a) { return !Matches(q, a); }),
+      rows.end());
   std::sort(rows.begin(), rows.end(),
             [&](const AnomalyRow& a, const AnomalyRow& b) {
               return Before(q, a, b);
@@ -98,8 +100,8 @@ class StoreQuery : public ::testing::Test {
 TEST_F(StoreQuery, EveryFilterCombinationMatchesBruteForce) {
   int combos = 0;
   for (int mask = 0; mask < 32; ++mask) {
-    for (AnomalyOrder order : {AnomalyOrder::kTimeDesc,
-                               AnomalyOrder::kScoreDesc}) {
+    for (AnomalyOrder order :
+         {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc}) {
       for (TimeField field : {TimeField::kEvent, TimeField::kScored}) {
         AnomalyQuery q;
         if (mask & 1) q.since_us = 20'000;
@@ -142,8 +144,8 @@ TEST_F(StoreQuery, OnePageHoldsEverythingWhenLimitIsLarge) {
 TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
   std::mt19937 rng(11);
   int next_i = 1000;
-  for (AnomalyOrder order : {AnomalyOrder::kTimeDesc,
-                             AnomalyOrder::kScoreDesc}) {
+  for (AnomalyOrder order :
+       {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc}) {
     AnomalyQuery q;
     q.order = order;
     q.limit = 9;
@@ -163,7 +165,8 @@ TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
       // New rows: newer, older, and tied with the last row on its key.
       const AnomalyRow& last = seen.back();
       std::vector<AnomalyRow> fresh = TieHeavyRows(4, rng());
-      for (AnomalyRow& a : fresh) a.record_id = "new" + std::to_string(next_i++);
+      for (AnomalyRow& a : fresh)
+        a.record_id = "new" + std::to_string(next_i++);
       fresh[0].event_time_us = last.event_time_us;
       fresh[0].score = last.score;
       fresh[1].event_time_us = 1'000'000;
@@ -191,8 +194,8 @@ TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
 
 TEST_F(StoreQuery, RejectsBadLimitsRangesAndCursors) {
   AnomalyPage page;
-  for (int64_t limit : {int64_t{0}, int64_t{-1}, kMaxQueryLimit + 1,
-                        int64_t{1} << 40}) {
+  for (int64_t limit :
+       {int64_t{0}, int64_t{-1}, kMaxQueryLimit + 1, int64_t{1} << 40}) {
     AnomalyQuery q;
     q.limit = limit;
     EXPECT_EQ(store_->QueryAnomalies(q, &page).code(), pb::INVALID_ARGUMENT)
@@ -268,7 +271,8 @@ TEST(StoreQueryBuckets, TimesBeforeEpochFloorToTheirBucket) {
   }
   ASSERT_OK(store->InsertAnomalies(&rows));
   std::vector<BucketCount> got;
-  ASSERT_OK(store->CountByBucket(-10'000, 10'000, 1000, TimeField::kEvent, &got));
+  ASSERT_OK(
+      store->CountByBucket(-10'000, 10'000, 1000, TimeField::kEvent, &got));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].bucket_start_us, -3000);
   EXPECT_EQ(got[1].bucket_start_us, -1000);
@@ -293,34 +297,41 @@ TEST_F(StoreQuery, QueryPlansUseIndexes) {
   q.until_us = 2;
   cases.push_back({"event time range", q, "INDEX anomalies_event ("});
   q.min_score = 3;
-  cases.push_back({"event time range + min score", q, "INDEX anomalies_event ("});
+  cases.push_back(
+      {"event time range + min score", q, "INDEX anomalies_event ("});
   q.cursor = "e1.5.5";
   cases.push_back({"... next page", q, "INDEX anomalies_event ("});
   q.cursor.clear();
   q.time_field = TimeField::kScored;
-  cases.push_back({"scored time range + min score", q, "INDEX anomalies_scored ("});
+  cases.push_back(
+      {"scored time range + min score", q, "INDEX anomalies_scored ("});
   q.time_field = TimeField::kEvent;
   q.stream = "s";
-  cases.push_back({"stream + time range + min score", q, "INDEX anomalies_stream (stream=? AND"});
+  cases.push_back({"stream + time range + min score", q,
+                   "INDEX anomalies_stream (stream=? AND"});
   AnomalyQuery s;
   s.order = AnomalyOrder::kScoreDesc;
   s.since_us = 1;
   s.until_us = 2;
   s.min_score = 3;
-  cases.push_back({"top scores in a range", s, "COVERING INDEX anomalies_event ("});
+  cases.push_back(
+      {"top scores in a range", s, "COVERING INDEX anomalies_event ("});
   s.cursor = "x1.4000000000000000.5";
   cases.push_back({"... next page", s, "COVERING INDEX anomalies_event ("});
   s.stream = "s";
-  cases.push_back({"top scores of a stream", s, "COVERING INDEX anomalies_stream (stream=? AND"});
+  cases.push_back({"top scores of a stream", s,
+                   "COVERING INDEX anomalies_stream (stream=? AND"});
   for (const Case& c : cases) {
     std::string plan;
     ASSERT_OK(store_->ExplainQuery(c.q, &plan));
     EXPECT_NE(plan.find(std::string("SEARCH anomalies USING ") + c.search),
-              std::string::npos) << c.name << ":\n" << plan;
+              std::string::npos)
+        << c.name << ":\n"
+        << plan;
     EXPECT_EQ(plan.find("SCAN"), std::string::npos) << c.name << ":\n" << plan;
     if (c.q.order == AnomalyOrder::kTimeDesc) {
-      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos)
-          << c.name << ":\n" << plan;
+      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << c.name << ":\n"
+                                                             << plan;
     }
   }
 }

@@ -16,7 +16,8 @@ using testing::TempDir;
 std::vector<float> Records(size_t first, size_t n, uint32_t dim) {
   std::vector<float> v;
   for (size_t i = first; i < first + n; ++i) {
-    for (uint32_t d = 0; d < dim; ++d) v.push_back(static_cast<float>(i) + d * 0.5f);
+    for (uint32_t d = 0; d < dim; ++d)
+      v.push_back(static_cast<float>(i) + d * 0.5f);
   }
   return v;
 }
@@ -131,16 +132,19 @@ TEST(StoreReservoir, RejectsBadInputAndDimensionChanges) {
   std::unique_ptr<Store> store;
   ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(10)));
   std::vector<float> v = Records(0, 4, 2);
-  EXPECT_EQ(store->AddSamples("s", 0, v.data(), 4).code(), pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store->AddSamples("s", 0, v.data(), 4).code(),
+            pb::INVALID_ARGUMENT);
   EXPECT_OK(store->AddSamples("s", 2, nullptr, 0));
   ASSERT_OK(store->AddSamples("s", 2, v.data(), 4));
   Status s = store->AddSamples("s", 4, v.data(), 2);
   EXPECT_EQ(s.code(), pb::INVALID_ARGUMENT);
   EXPECT_NE(s.message().find("dimension 2"), std::string::npos) << s.message();
   v[3] = std::nanf("");
-  EXPECT_EQ(store->AddSamples("s", 2, v.data(), 4).code(), pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store->AddSamples("s", 2, v.data(), 4).code(),
+            pb::INVALID_ARGUMENT);
   v[3] = INFINITY;
-  EXPECT_EQ(store->AddSamples("s", 2, v.data(), 4).code(), pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store->AddSamples("s", 2, v.data(), 4).code(),
+            pb::INVALID_ARGUMENT);
   Baseline b;
   ASSERT_OK(store->LoadReservoir("s", &b));
   EXPECT_EQ(b.seen, 4u);  // the rejected calls changed nothing
@@ -168,8 +172,7 @@ TEST(StoreReservoir, SmallerCapacityAfterReopenTrims) {
   EXPECT_EQ(b.rows(), 30u);
   ASSERT_OK(store->AddSamples("s", 1, v.data(), 10));
   store.reset();
-  EXPECT_EQ(testing::RawQuery(dir.file("r.db"),
-                              "SELECT count(*) FROM samples"),
+  EXPECT_EQ(testing::RawQuery(dir.file("r.db"), "SELECT count(*) FROM samples"),
             "30");
 }
 

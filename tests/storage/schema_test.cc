@@ -60,8 +60,9 @@ TEST(StoreSchema, FreshDatabaseIsAtCurrentVersion) {
     std::unique_ptr<Store> store;
     ASSERT_OK(OpenStore(path, &store));
   }
-  EXPECT_EQ(RawQuery(path, "SELECT value FROM meta WHERE key = "
-                           "'schema_version'"),
+  EXPECT_EQ(RawQuery(path,
+                     "SELECT value FROM meta WHERE key = "
+                     "'schema_version'"),
             std::to_string(Store::CurrentSchemaVersion()));
   EXPECT_EQ(RawQuery(path, "PRAGMA application_id"),
             std::to_string(schema::kApplicationId));
@@ -72,8 +73,8 @@ TEST(StoreSchema, FixtureIsTheVersion1Schema) {
   TempDir dir;
   LoadV1Fixture(dir.file("fixture.db"));
   sqlite::Db db;
-  ASSERT_OK(db.Open(dir.file("v1.db"),
-                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  ASSERT_OK(
+      db.Open(dir.file("v1.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   ASSERT_OK(schema::CreateAtVersion(&db, 1));
   EXPECT_EQ(SchemaOf(dir.file("fixture.db")), SchemaOf(dir.file("v1.db")));
 }

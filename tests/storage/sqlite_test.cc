@@ -47,8 +47,9 @@ TEST_F(StoreSqlite, BindsStepsAndReadsEveryType) {
   ASSERT_OK(ins.Run("inserting"));
 
   Statement sel;
-  ASSERT_OK(sel.Prepare(db_, "SELECT i, d, s, b, typeof(s), typeof(b) "
-                             "FROM t ORDER BY rowid"));
+  ASSERT_OK(sel.Prepare(db_,
+                        "SELECT i, d, s, b, typeof(s), typeof(b) "
+                        "FROM t ORDER BY rowid"));
   bool row = false;
   ASSERT_OK(sel.Step(&row, "selecting"));
   ASSERT_TRUE(row);

@@ -143,8 +143,7 @@ TEST(Store, MissingFileWithoutCreateIsIoError) {
   EXPECT_EQ(OpenStore(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
   o.read_only = true;
   EXPECT_EQ(OpenStore(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
-  EXPECT_EQ(OpenStore(dir.file("no/such/dir.db"), &store).code(),
-            pb::IO_ERROR);
+  EXPECT_EQ(OpenStore(dir.file("no/such/dir.db"), &store).code(), pb::IO_ERROR);
 }
 
 TEST(Store, ReaderSeesOnlyCommittedWrites) {
@@ -170,13 +169,15 @@ TEST(Store, FullDatabaseIsStorageFullAndStaysUsable) {
   Status s;
   for (int b = 0; b < 1000 && s.ok(); ++b) {
     std::vector<AnomalyRow> batch;
-    for (int i = 0; i < 50; ++i) batch.push_back(MakeAnomaly(b * 50 + i, "s", 38));
+    for (int i = 0; i < 50; ++i)
+      batch.push_back(MakeAnomaly(b * 50 + i, "s", 38));
     s = store->InsertAnomalies(&batch);
     if (s.ok()) committed += 50;
   }
   ASSERT_EQ(s.code(), pb::STORAGE_FULL) << s.ToString();
   EXPECT_NE(s.message().find("inserting a batch of 50 anomalies"),
-            std::string::npos) << s.message();
+            std::string::npos)
+      << s.message();
   EXPECT_GT(committed, 0);
   // The failed batch left nothing behind; reads and deletes still work.
   AnomalyQuery q;
@@ -264,8 +265,8 @@ TEST(Store, LockedDatabaseIsStorageLocked) {
 }
 
 TEST(Store, SyncLevelsAllOpen) {
-  for (SyncLevel level : {SyncLevel::kOff, SyncLevel::kNormal,
-                          SyncLevel::kFull}) {
+  for (SyncLevel level :
+       {SyncLevel::kOff, SyncLevel::kNormal, SyncLevel::kFull}) {
     TempDir dir;
     StoreOptions o;
     o.sync = level;
