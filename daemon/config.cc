@@ -47,6 +47,14 @@ class TableReader {
     *out = static_cast<T>(*v);
     return Status::OK();
   }
+  Status Bool(const char* key, bool* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return Status::OK();
+    std::optional<bool> v = n->value_exact<bool>();
+    if (!v) return Bad(key, "must be true or false");
+    *out = *v;
+    return Status::OK();
+  }
   Status String(const char* key, std::string* out) {
     const toml::node* n = Find(key);
     if (n == nullptr) return Status::OK();
@@ -151,6 +159,96 @@ Status ReadThreshold(TableReader& r, ThresholdOptions* t) {
   return r.CheckUnknown();
 }
 
+Status ReadDaemon(TableReader& r, DaemonOptions* d) {
+  ANOMALYD_RETURN_IF_ERROR(r.String("state_dir", &d->state_dir));
+  ANOMALYD_RETURN_IF_ERROR(r.String("log_level", &d->log_level));
+  static const std::set<std::string> kLevels = {"trace", "debug", "info",
+                                                "warn", "error", "off"};
+  if (!kLevels.count(d->log_level)) {
+    return Status::InvalidArgument("daemon.log_level: must be one of trace, "
+                                   "debug, info, warn, error, off");
+  }
+  if (d->state_dir.empty()) {
+    return Status::InvalidArgument("daemon.state_dir: must not be empty");
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("threads", &d->threads, 0, 1024));
+  return r.CheckUnknown();
+}
+
+Status ReadEndpoints(TableReader& r, EndpointOptions* e) {
+  ANOMALYD_RETURN_IF_ERROR(r.String("score", &e->score));
+  ANOMALYD_RETURN_IF_ERROR(r.String("ingest", &e->ingest));
+  ANOMALYD_RETURN_IF_ERROR(r.String("control", &e->control));
+  ANOMALYD_RETURN_IF_ERROR(r.String("alerts", &e->alerts));
+  if (e->score.empty()) return Status::InvalidArgument("endpoints.score: must not be empty");
+  if (e->control.empty()) return Status::InvalidArgument("endpoints.control: must not be empty");
+  return r.CheckUnknown();
+}
+
+Status ReadBatcher(TableReader& r, BatcherOptions* b) {
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_batch", &b->max_batch, 1, 1 << 20));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_delay_us", &b->max_delay_us, 0, 10'000'000));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("queue_records", &b->queue_records, 1, 1ull << 32));
+  return r.CheckUnknown();
+}
+
+Status ReadLimits(TableReader& r, LimitOptions* l) {
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_message_bytes", &l->max_message_bytes, 1024, 1ull << 31));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_records_per_request", &l->max_records_per_request, 1, 1 << 24));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("default_query_limit", &l->default_query_limit, 1, 10000));
+  return r.CheckUnknown();
+}
+
+Status ReadStorage(TableReader& r, StorageOptions* s) {
+  ANOMALYD_RETURN_IF_ERROR(r.String("path", &s->path));
+  ANOMALYD_RETURN_IF_ERROR(r.String("synchronous", &s->synchronous));
+  if (s->synchronous != "off" && s->synchronous != "normal" && s->synchronous != "full") {
+    return Status::InvalidArgument("storage.synchronous: must be off, normal or full");
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.String("durability", &s->durability));
+  if (s->durability != "commit" && s->durability != "async") {
+    return Status::InvalidArgument("storage.durability: must be commit or async");
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("reservoir_capacity", &s->reservoir_capacity, 1, 100'000'000));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("reservoir_rate", &s->reservoir_rate, 0, 1));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("retention_days", &s->retention_days, 0, 1e6));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("retention_rows", &s->retention_rows, 0, 1ull << 40));
+  return r.CheckUnknown();
+}
+
+Status ReadRecalibration(TableReader& r, RecalibrationOptions* o) {
+  ANOMALYD_RETURN_IF_ERROR(r.Bool("enabled", &o->enabled));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("every_scores", &o->every_scores, 1, 1ull << 40));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("every_seconds", &o->every_seconds, 0, 1e9));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("window", &o->window, 10, 100'000'000));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("min_samples", &o->min_samples, 1, 100'000'000));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("max_step", &o->max_step, 0, 10));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("max_drift", &o->max_drift, 0, 100));
+  if (o->min_samples > o->window) {
+    return Status::InvalidArgument("recalibration.min_samples: must be <= recalibration.window");
+  }
+  return r.CheckUnknown();
+}
+
+Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* out) {
+  if (t == nullptr) return Status::OK();
+  for (const auto& [name, node] : *t) {
+    const std::string stream(name.str());
+    if (stream.empty() || stream.size() > 128) {
+      return Status::InvalidArgument("streams: names must be 1..128 characters");
+    }
+    if (!node.is_table()) {
+      return Status::InvalidArgument("streams." + stream + ": must be a table");
+    }
+    TableReader r(node.as_table(), "streams." + stream);
+    StreamConfig sc;
+    ANOMALYD_RETURN_IF_ERROR(r.String("baseline", &sc.baseline));
+    ANOMALYD_RETURN_IF_ERROR(r.CheckUnknown());
+    (*out)[stream] = sc;
+  }
+  return Status::OK();
+}
+
 const toml::table* Section(const toml::table& root, const char* name,
                            Status* st) {
   const toml::node* n = root.get(name);
@@ -161,10 +259,50 @@ const toml::table* Section(const toml::table& root, const char* name,
   return n->as_table();
 }
 
+// Merges one "a.b.c=value" override into `root`.
+Status ApplyOverride(const std::string& o, toml::table* root) {
+  const size_t eq = o.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Status::InvalidArgument("override '" + o + "': expected section.key=value");
+  }
+  const std::string path = o.substr(0, eq);
+  std::string value = o.substr(eq + 1);
+  std::vector<std::string> parts;
+  for (size_t start = 0;;) {
+    const size_t dot = path.find('.', start);
+    parts.push_back(path.substr(start, dot - start));
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (parts.size() < 2) {
+    return Status::InvalidArgument("override '" + o + "': expected section.key=value");
+  }
+  toml::table parsed;
+  try {
+    parsed = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    parsed = toml::table{{"v", value}};  // a bare word: a string
+  }
+  toml::table* t = root;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    toml::node* n = t->get(parts[i]);
+    if (n == nullptr) {
+      t->insert(parts[i], toml::table{});
+      n = t->get(parts[i]);
+    }
+    if (!n->is_table()) {
+      return Status::InvalidArgument("override '" + o + "': " + parts[i] + " is not a table");
+    }
+    t = n->as_table();
+  }
+  t->insert_or_assign(parts.back(), *parsed.get("v"));
+  return Status::OK();
+}
+
 }  // namespace
 
 Status ParseConfig(std::string_view text, const std::string& source,
-                   Config* config) {
+                   Config* config, const std::vector<std::string>& overrides) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -174,9 +312,14 @@ Status ParseConfig(std::string_view text, const std::string& source,
        << e.source().begin.column << ": " << e.description();
     return Status::InvalidArgument(ss.str());
   }
+  for (const std::string& o : overrides) {
+    ANOMALYD_RETURN_IF_ERROR(ApplyOverride(o, &root));
+  }
   Config c;
   Status st;
-  static const std::set<std::string> kSections = {"model", "training", "threshold"};
+  static const std::set<std::string> kSections = {
+      "model",   "training", "threshold", "daemon",        "endpoints",
+      "batcher", "limits",   "storage",   "recalibration", "streams"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::InvalidArgument(source + ": unknown key '" +
@@ -186,20 +329,36 @@ Status ParseConfig(std::string_view text, const std::string& source,
   TableReader model(Section(root, "model", &st), "model");
   TableReader training(Section(root, "training", &st), "training");
   TableReader threshold(Section(root, "threshold", &st), "threshold");
+  TableReader daemon(Section(root, "daemon", &st), "daemon");
+  TableReader endpoints(Section(root, "endpoints", &st), "endpoints");
+  TableReader batcher(Section(root, "batcher", &st), "batcher");
+  TableReader limits(Section(root, "limits", &st), "limits");
+  TableReader storage(Section(root, "storage", &st), "storage");
+  TableReader recal(Section(root, "recalibration", &st), "recalibration");
+  const toml::table* streams = Section(root, "streams", &st);
   ANOMALYD_RETURN_IF_ERROR(st.WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadModel(model, &c.train.model).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadTraining(training, &c.train).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadThreshold(threshold, &c.train.threshold).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadDaemon(daemon, &c.daemon).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadEndpoints(endpoints, &c.endpoints).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadBatcher(batcher, &c.batcher).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadLimits(limits, &c.limits).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadStorage(storage, &c.storage).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadRecalibration(recal, &c.recalibration).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadStreams(streams, &c.streams).WithContext(source));
+  c.recalibration.threshold = c.train.threshold;
   *config = std::move(c);
   return Status::OK();
 }
 
-Status LoadConfig(const std::string& path, Config* config) {
+Status LoadConfig(const std::string& path, Config* config,
+                  const std::vector<std::string>& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IoError("cannot open config file " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  return ParseConfig(ss.str(), path, config);
+  return ParseConfig(ss.str(), path, config, overrides);
 }
 
 }  // namespace anomalyd

@@ -4,27 +4,95 @@
 #ifndef ANOMALYD_DAEMON_CONFIG_H_
 #define ANOMALYD_DAEMON_CONFIG_H_
 
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "daemon/recalibrator.h"
 #include "model/model.h"
 #include "proto/status.h"
 
 namespace anomalyd {
 
+// [daemon]
+struct DaemonOptions {
+  std::string state_dir = "state";  // SQLite file and bundles live here
+  std::string log_level = "info";   // trace|debug|info|warn|error|off
+  int threads = 0;                  // scoring threads of LibTorch; 0 = cores
+};
+
+// [endpoints]: ZeroMQ addresses; "" disables one (not score/control).
+struct EndpointOptions {
+  std::string score = "tcp://127.0.0.1:7601";
+  std::string ingest = "tcp://127.0.0.1:7602";
+  std::string control = "tcp://127.0.0.1:7603";
+  std::string alerts = "tcp://127.0.0.1:7604";
+};
+
+// [batcher]
+struct BatcherOptions {
+  uint32_t max_batch = 4096;      // records scored as one tensor, at most
+  // How long a batch below max_batch may wait for more records. 0: score
+  // as soon as the scorer is free (batches then grow with the load).
+  uint32_t max_delay_us = 0;
+  uint64_t queue_records = 1 << 20;  // records waiting; beyond: BUSY
+};
+
+// [limits]
+struct LimitOptions {
+  uint64_t max_message_bytes = 16 << 20;
+  uint32_t max_records_per_request = 65536;
+  uint32_t default_query_limit = 100;
+};
+
+// [storage]
+struct StorageOptions {
+  std::string path;                 // "" = <state_dir>/anomalyd.db
+  std::string synchronous = "normal";  // off | normal | full
+  // commit: a reply leaves after its flagged records are committed;
+  // async: replies first, commits right after (lower latency, a crash can
+  // lose anomalies that were already reported as flagged).
+  std::string durability = "commit";
+  int64_t reservoir_capacity = 10000;  // normal records kept per stream
+  // Share of normal records offered to the reservoir (uniform thinning keeps
+  // the sample uniform while sparing the writer most of the traffic).
+  double reservoir_rate = 0.05;
+  double retention_days = 0;        // prune anomalies older; 0 = keep
+  int64_t retention_rows = 0;       // keep at most this many; 0 = no bound
+};
+
+// [streams.NAME]
+struct StreamConfig {
+  std::string baseline;  // CSV trained at start-up when NAME has no model
+};
+
 struct Config {
   // [model], [training] and [threshold]: how models are trained and scored.
   TrainOptions train;
+  DaemonOptions daemon;
+  EndpointOptions endpoints;
+  BatcherOptions batcher;
+  LimitOptions limits;
+  StorageOptions storage;
+  RecalibrationOptions recalibration;  // its .threshold mirrors [threshold]
+  std::map<std::string, StreamConfig> streams;
 };
+
+// Command-line overrides: "section.key=value" (or "streams.NAME.key=value"),
+// the value written as in TOML; a bare word that is not a number, boolean
+// or array is taken as a string (daemon.log_level=debug).
 
 // Parses TOML text; `source` names it in messages. On failure *config is
 // unspecified and the status is INVALID_ARGUMENT naming the key (or the
 // line and column of a syntax error).
 Status ParseConfig(std::string_view text, const std::string& source,
-                   Config* config);
+                   Config* config,
+                   const std::vector<std::string>& overrides = {});
 
 // Reads and parses a file. IO_ERROR when it cannot be read.
-Status LoadConfig(const std::string& path, Config* config);
+Status LoadConfig(const std::string& path, Config* config,
+                  const std::vector<std::string>& overrides = {});
 
 }  // namespace anomalyd
 

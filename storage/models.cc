@@ -169,6 +169,23 @@ Status Store::ListModels(const std::string& stream,
   }
 }
 
+Status Store::ActiveModels(std::vector<ModelRow>* models) {
+  Rep& r = *rep_;
+  sqlite::Statement& s = r.active_models;
+  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
+      &s, (std::string(kModelColumns) + "WHERE status = 'active' ORDER BY stream")
+              .c_str()));
+  sqlite::ResetOnExit reset(&s);
+  models->clear();
+  bool row = false;
+  for (;;) {
+    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, "listing the active models"));
+    if (!row) return Status::OK();
+    models->emplace_back();
+    ANOMALYD_RETURN_IF_ERROR(ReadModel(s, &models->back()));
+  }
+}
+
 Status Store::NextModelVersion(const std::string& stream, uint32_t* version) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.next_version;

@@ -150,6 +150,9 @@ class Store {
   // Every registered model of `stream`, newest version first.
   Status ListModels(const std::string& stream, std::vector<ModelRow>* models);
 
+  // The active model of every stream that has one, ordered by stream.
+  Status ActiveModels(std::vector<ModelRow>* models);
+
   // 1 + the highest version registered for `stream` (1 when none).
   Status NextModelVersion(const std::string& stream, uint32_t* version);
 

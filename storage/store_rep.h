@@ -19,7 +19,7 @@ struct Store::Rep {
   // Statements prepared on first use and kept for the connection's life.
   sqlite::Statement insert_anomaly;
   sqlite::Statement register_model, model_status, retire_active, set_active;
-  sqlite::Statement active_model, list_models, next_version;
+  sqlite::Statement active_model, active_models, list_models, next_version;
   sqlite::Statement append_threshold, threshold_history;
   sqlite::Statement reservoir_get, reservoir_add, reservoir_seen;
   sqlite::Statement sample_put, sample_trim, samples_get, reservoir_clear;

@@ -75,6 +75,23 @@ TEST_F(StoreModels, RegisterActivateAndRollBack) {
   EXPECT_TRUE(models.empty());
 }
 
+TEST_F(StoreModels, ActiveModelsListsOnePerStream) {
+  std::vector<ModelRow> active;
+  ASSERT_OK(store_->ActiveModels(&active));
+  EXPECT_TRUE(active.empty());
+  for (uint32_t v = 1; v <= 2; ++v) ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
+  ASSERT_OK(store_->RegisterModel(Model("disk", 1)));
+  ASSERT_OK(store_->RegisterModel(Model("net", 1)));  // never activated
+  ASSERT_OK(store_->ActivateModel("cpu", 1));
+  ASSERT_OK(store_->ActivateModel("cpu", 2));
+  ASSERT_OK(store_->ActivateModel("disk", 1));
+  ASSERT_OK(store_->ActiveModels(&active));
+  ASSERT_EQ(active.size(), 2u);
+  EXPECT_EQ(active[0].stream, "cpu");
+  EXPECT_EQ(active[0].version, 2u);
+  EXPECT_EQ(active[1].stream, "disk");
+}
+
 TEST_F(StoreModels, RejectsBadRegistrations) {
   ASSERT_OK(store_->RegisterModel(Model("cpu", 1)));
   EXPECT_EQ(store_->RegisterModel(Model("cpu", 1)).code(),

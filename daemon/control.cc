@@ -1,0 +1,228 @@
+// Service's control endpoint: status, retrain, rollback, calibrate, models,
+// reload, cancel. Runs on the I/O thread; anything that writes SQLite goes
+// to the writer thread, which replies through the outbox.
+#include <spdlog/spdlog.h>
+
+#include <zmq_addon.hpp>
+
+#include "daemon/convert.h"
+#include "daemon/outbox.h"
+#include "daemon/service.h"
+
+namespace anomalyd {
+
+pb::StatusResponse Service::MakeStatus() const {
+  pb::StatusResponse s;
+  s.set_version(ANOMALYD_VERSION);
+  s.set_started_us(started_us_);
+  for (pb::StreamStatus& st : streams_.Status()) {
+    ServingSnapshot snap = streams_.Snapshot(st.stream());
+    if (snap.model && s.device().empty()) s.set_device(snap.model->device());
+    *s.add_streams() = std::move(st);
+  }
+  s.set_storage_ok(writer_->healthy());
+  if (!writer_->healthy()) s.set_storage_error(writer_->last_error());
+  s.set_queue_depth(queue_->records());
+  return s;
+}
+
+Status Service::StartRetrain(const pb::RetrainRequest& r, uint32_t* version) {
+  const std::string stream = r.stream().empty() ? kDefaultStream : r.stream();
+  if (stream.size() > 128) return Status::InvalidArgument("stream name longer than 128 bytes");
+  RetrainJob job;
+  job.stream = stream;
+  job.options = config_.train;
+  switch (r.source_case()) {
+    case pb::RetrainRequest::kCsvPath:
+      if (r.csv_path().empty()) return Status::InvalidArgument("retrain: empty csv_path");
+      job.source = RetrainJob::Source::kCsv;
+      job.csv_path = r.csv_path();
+      break;
+    case pb::RetrainRequest::kInlineRows: {
+      const pb::DenseBatch& b = r.inline_rows();
+      if (b.dim() == 0 || b.values_size() == 0 || b.values_size() % b.dim() != 0) {
+        return Status::InvalidArgument("retrain: inline rows must be N x dim values, N > 0");
+      }
+      job.source = RetrainJob::Source::kRows;
+      job.rows = Matrix(static_cast<size_t>(b.values_size()) / b.dim(), b.dim());
+      job.rows.data.assign(b.values().begin(), b.values().end());
+      job.names.assign(r.feature_names().begin(), r.feature_names().end());
+      if (!job.names.empty() && job.names.size() != b.dim()) {
+        return Status::InvalidArgument("retrain: " + std::to_string(job.names.size()) +
+                                       " feature names for dim " + std::to_string(b.dim()));
+      }
+      break;
+    }
+    case pb::RetrainRequest::kFromReservoir:
+      job.source = RetrainJob::Source::kReservoir;
+      break;
+    default:
+      return Status::InvalidArgument("retrain: give csv_path, inline_rows or from_reservoir");
+  }
+  if (retrainer_->Running(stream)) {
+    return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is already training");
+  }
+  ANOMALYD_RETURN_IF_ERROR(reader_->NextModelVersion(stream, &job.version));
+  *version = job.version;
+  return retrainer_->Start(std::move(job));
+}
+
+void Service::Rollback(const Origin& origin, uint64_t id,
+                       const pb::RollbackRequest& r) {
+  const std::string stream = r.stream().empty() ? kDefaultStream : r.stream();
+  if (retrainer_->Running(stream)) {
+    SendError(*control_, origin, id,
+              Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is training"));
+    return;
+  }
+  const uint32_t to = r.to_version();
+  const std::string device = config_.train.device;
+  writer_->Post([this, origin, id, stream, to, device](Store& store, Outbox& outbox) {
+    std::vector<ModelRow> models;
+    Status s = store.ListModels(stream, &models);
+    const ModelRow* target = nullptr;
+    for (const ModelRow& m : models) {
+      if (m.version == to) target = &m;
+    }
+    if (s.ok() && target == nullptr) {
+      s = Status::NotFound("stream '" + stream + "' has no version " + std::to_string(to));
+    }
+    std::unique_ptr<Model> model;
+    if (s.ok()) s = Model::Load(target->bundle_path, device, &model);
+    if (s.ok()) s = store.ActivateModel(stream, to);
+    if (s.ok()) {
+      ThresholdRow t;
+      t.stream = stream;
+      t.model_version = to;
+      t.method = ThresholdMethodName(model->meta().threshold().method());
+      t.value = model->meta().threshold().value();
+      t.window = model->meta().threshold().sample_count();
+      s = store.AppendThreshold(&t);
+      streams_.Install(stream, std::shared_ptr<const Model>(std::move(model)), to,
+                       t.value, ThresholdMethodFromName(t.method));
+      spdlog::info("stream '{}' rolled back to version {}", stream, to);
+    }
+    if (!s.ok()) {
+      CountError(s.code());
+      outbox.Reply(origin, EncodeError(id, s));
+      return;
+    }
+    pb::Response resp;
+    resp.set_request_id(id);
+    outbox.Reply(origin, resp.SerializeAsString());
+  });
+}
+
+Status Service::Calibrate(const pb::CalibrateRequest& r) {
+  const std::string stream = r.stream().empty() ? kDefaultStream : r.stream();
+  ServingSnapshot snap = streams_.Snapshot(stream);
+  if (!snap.model) return Status(pb::UNKNOWN_STREAM, "stream '" + stream + "' has no model");
+  ThresholdOptions o = config_.train.threshold;
+  o.method = r.method();
+  if (r.contamination() != 0) o.contamination = r.contamination();
+  if (r.risk() != 0) o.risk = r.risk();
+  o.fixed_value = r.value();
+  const auto& h = snap.model->meta().holdout_scores();
+  std::vector<double> scores(h.begin(), h.end());
+  pb::ThresholdParams params;
+  ANOMALYD_RETURN_IF_ERROR(ComputeThreshold(o, scores, &params));
+  streams_.SetThreshold(stream, params.value(), params.method());
+  ThresholdRow t;
+  t.stream = stream;
+  t.model_version = snap.version;
+  t.method = ThresholdMethodName(params.method());
+  t.value = params.value();
+  t.window = params.sample_count();
+  writer_->Post([t](Store& store, Outbox&) mutable {
+    Status s = store.AppendThreshold(&t);
+    if (!s.ok()) spdlog::warn("calibrate: threshold not stored: {}", s.ToString());
+  });
+  spdlog::info("stream '{}': threshold set to {} ({})", stream, t.value, t.method);
+  return Status::OK();
+}
+
+void Service::OnControlSocket() {
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(*control_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    return;
+  }
+  Origin origin;
+  origin.endpoint = Endpoint::kControl;
+  if (frames.empty()) return;
+  origin.envelope.push_back(frames[0].to_string());
+  size_t payload = 1;
+  if (frames.size() == 3 && frames[1].size() == 0) {
+    origin.envelope.emplace_back();
+    payload = 2;
+  } else if (frames.size() != 2) {
+    if (frames.size() > 1 && frames[1].size() == 0) origin.envelope.emplace_back();
+    SendError(*control_, origin, 0,
+              Status(pb::MALFORMED, "expected one request frame after the routing frames, got " +
+                                        std::to_string(frames.size())));
+    return;
+  }
+  RequestLimits limits{config_.limits.max_message_bytes, config_.limits.max_records_per_request};
+  pb::Request req;
+  Status s = DecodeRequest(frames[payload].data(), frames[payload].size(), limits, &req);
+  if (!s.ok()) {
+    SendError(*control_, origin, req.request_id(), s);
+    return;
+  }
+  HandleControl(origin, req);
+}
+
+void Service::HandleControl(const Origin& origin, const pb::Request& req) {
+  pb::Response resp;
+  resp.set_request_id(req.request_id());
+  Status s;
+  switch (req.body_case()) {
+    case pb::Request::kStatus:
+      *resp.mutable_status() = MakeStatus();
+      break;
+    case pb::Request::kQuery:
+      HandleQuery(origin, req, *control_);
+      return;
+    case pb::Request::kRetrain: {
+      uint32_t version = 0;
+      s = StartRetrain(req.retrain(), &version);
+      resp.mutable_retrain()->set_target_version(version);
+      break;
+    }
+    case pb::Request::kRollback:
+      Rollback(origin, req.request_id(), req.rollback());
+      return;  // the writer thread replies
+    case pb::Request::kCalibrate:
+      s = Calibrate(req.calibrate());
+      if (s.ok()) *resp.mutable_status() = MakeStatus();
+      break;
+    case pb::Request::kModels: {
+      std::vector<std::string> names;
+      if (!req.models().stream().empty()) names.push_back(req.models().stream());
+      else names = streams_.Names();
+      for (const std::string& n : names) {
+        std::vector<ModelRow> rows;
+        s = reader_->ListModels(n, &rows);
+        if (!s.ok()) break;
+        for (const ModelRow& m : rows) ToProto(m, resp.mutable_models()->add_models());
+      }
+      break;
+    }
+    case pb::Request::kReload:
+      signals_->reload = true;
+      break;
+    case pb::Request::kCancelRetrain:
+      s = retrainer_->Cancel(req.cancel_retrain().stream().empty()
+                                 ? kDefaultStream : req.cancel_retrain().stream());
+      break;
+    default:
+      s = Status(pb::UNKNOWN_REQUEST, "this request type is not served on the control endpoint");
+      break;
+  }
+  if (!s.ok()) {
+    SendError(*control_, origin, req.request_id(), s);
+    return;
+  }
+  Send(*control_, origin, resp.SerializeAsString());
+}
+
+}  // namespace anomalyd

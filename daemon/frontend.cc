@@ -1,0 +1,324 @@
+// Service's I/O thread: binds the endpoints, decodes requests, hands score
+// work to the queue, answers errors at once, and forwards what the other
+// threads put in the outbox.
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
+#include <zmq_addon.hpp>
+
+#include "daemon/convert.h"
+#include "daemon/notify.h"
+#include "daemon/outbox.h"
+#include "daemon/service.h"
+
+namespace anomalyd {
+namespace {
+
+// The I/O loop wakes at least this often to check signals and the watchdog.
+constexpr std::chrono::milliseconds kPollInterval(100);
+// How long the last replies may take to leave on shutdown.
+constexpr int kShutdownLingerMs = 2000;
+
+// Splits a ROUTER message into routing frames and the payload. Clients use
+// DEALER ([identity][payload]) or REQ ([identity][""][payload]); anything
+// else is malformed.
+bool SplitRouterMessage(std::vector<zmq::message_t>& frames, Origin* origin,
+                        zmq::message_t** payload) {
+  origin->envelope.clear();
+  if (frames.empty()) return false;
+  origin->envelope.push_back(frames[0].to_string());
+  if (frames.size() == 2) {
+    *payload = &frames[1];
+    return true;
+  }
+  if (frames.size() == 3 && frames[1].size() == 0) {
+    origin->envelope.emplace_back();
+    *payload = &frames[2];
+    return true;
+  }
+  // Keep a REQ client's delimiter so that it still gets its error.
+  if (frames.size() > 1 && frames[1].size() == 0) origin->envelope.emplace_back();
+  return false;
+}
+
+}  // namespace
+
+void Service::CountError(ErrorCode code) {
+  const size_t i = static_cast<size_t>(code);
+  errors_[i < errors_.size() ? i : errors_.size() - 1]++;
+}
+
+void Service::Send(zmq::socket_t& socket, const Origin& origin,
+                   const std::string& payload) {
+  for (const std::string& f : origin.envelope) {
+    socket.send(zmq::buffer(f), zmq::send_flags::sndmore);
+  }
+  socket.send(zmq::buffer(payload), zmq::send_flags::none);
+}
+
+void Service::SendError(zmq::socket_t& socket, const Origin& origin,
+                        uint64_t id, const Status& s, int record) {
+  CountError(s.code());
+  spdlog::debug("request {} rejected: {}", id, s.ToString());
+  if (origin.endpoint == Endpoint::kIngest) return;
+  Send(socket, origin, EncodeError(id, s, record));
+}
+
+void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    return;
+  }
+  Origin origin;
+  origin.endpoint = endpoint;
+  zmq::message_t* payload = nullptr;
+  if (endpoint == Endpoint::kIngest) {
+    if (frames.size() != 1) {
+      CountError(pb::MALFORMED);
+      spdlog::debug("ingest: message of {} frames dropped", frames.size());
+      return;
+    }
+    payload = &frames[0];
+  } else if (!SplitRouterMessage(frames, &origin, &payload)) {
+    SendError(socket, origin, 0,
+              Status(pb::MALFORMED, "expected one request frame after the routing frames, got " +
+                                        std::to_string(frames.size())));
+    return;
+  }
+  RequestLimits limits{config_.limits.max_message_bytes,
+                       config_.limits.max_records_per_request};
+  pb::Request req;
+  Status s = DecodeRequest(payload->data(), payload->size(), limits, &req);
+  if (!s.ok()) {
+    SendError(socket, origin, req.request_id(), s);
+    return;
+  }
+  switch (req.body_case()) {
+    case pb::Request::kScore:
+      HandleScore(origin, req, socket);
+      return;
+    case pb::Request::kQuery:
+      if (endpoint == Endpoint::kScore) {
+        HandleQuery(origin, req, socket);
+        return;
+      }
+      break;
+    case pb::Request::kStatus:
+      if (endpoint == Endpoint::kScore) {
+        pb::Response r;
+        r.set_request_id(req.request_id());
+        *r.mutable_status() = MakeStatus();
+        Send(socket, origin, r.SerializeAsString());
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+  SendError(socket, origin, req.request_id(),
+            Status(pb::UNKNOWN_REQUEST, "this request type is not served on the " +
+                                            std::string(endpoint == Endpoint::kIngest ? "ingest" : "score") +
+                                            " endpoint"));
+}
+
+void Service::HandleScore(const Origin& origin, const pb::Request& req,
+                          zmq::socket_t& reply_to) {
+  RequestLimits limits{config_.limits.max_message_bytes,
+                       config_.limits.max_records_per_request};
+  std::vector<ScorePart> parts;
+  int bad = -1;
+  Status s = ValidateScoreRequest(
+      req.score(), limits,
+      [this](const std::string& stream) { return streams_.DimensionOf(stream); },
+      &parts, &bad);
+  if (!s.ok()) {
+    SendError(reply_to, origin, req.request_id(), s, bad);
+    return;
+  }
+  auto pending = std::make_shared<PendingReply>();
+  pending->origin = origin;
+  pending->request_id = req.request_id();
+  pending->contributions = req.score().contributions();
+  pending->received = std::chrono::steady_clock::now();
+  pending->response.set_request_id(req.request_id());
+  if (origin.endpoint != Endpoint::kIngest) {
+    size_t n = 0;
+    for (const ScorePart& p : parts) n += p.rows();
+    auto* results = pending->response.mutable_score()->mutable_results();
+    results->Reserve(static_cast<int>(n));
+    for (size_t i = 0; i < n; ++i) results->Add();
+  }
+  pending->parts_left = static_cast<int>(parts.size());
+  // All parts or none: a request is never half-queued.
+  uint64_t records = 0;
+  for (const ScorePart& p : parts) records += p.rows();
+  if (queue_->records() + records > config_.batcher.queue_records) {
+    SendError(reply_to, origin, req.request_id(),
+              Status(pb::BUSY, "scoring queue is full; retry later"));
+    return;
+  }
+  for (ScorePart& p : parts) {
+    if (!queue_->TryPush(WorkItem{pending, std::move(p)})) {
+      // Only another producer could fill it meanwhile, and there is none:
+      // the I/O thread is the only one. Still, never drop silently.
+      pending->response.mutable_error()->set_code(pb::BUSY);
+      pending->response.mutable_error()->set_message("scoring queue is full; retry later");
+      CountError(pb::BUSY);
+      if (pending->parts_left.fetch_sub(1) == 1) {
+        Send(reply_to, origin, EncodeError(req.request_id(), Status(pb::BUSY, "scoring queue is full")));
+      }
+    }
+  }
+}
+
+void Service::HandleQuery(const Origin& origin, const pb::Request& req,
+                          zmq::socket_t& reply_to) {
+  const pb::QueryRequest& q = req.query();
+  AnomalyQuery aq;
+  if (q.since_us() != 0) aq.since_us = q.since_us();
+  if (q.until_us() != 0) aq.until_us = q.until_us();
+  aq.time_field = q.by_event_time() ? TimeField::kEvent : TimeField::kScored;
+  if (!q.stream().empty()) aq.stream = q.stream();
+  if (q.has_min_score()) aq.min_score = q.min_score();
+  if (q.model_version() != 0) aq.model_version = q.model_version();
+  aq.order = q.order() == pb::HIGHEST_SCORE_FIRST ? AnomalyOrder::kScoreDesc
+                                                   : AnomalyOrder::kTimeDesc;
+  aq.limit = q.limit() == 0 ? config_.limits.default_query_limit : q.limit();
+  aq.cursor = q.cursor();
+  AnomalyPage page;
+  Status s = reader_->QueryAnomalies(aq, &page);
+  if (!s.ok()) {
+    SendError(reply_to, origin, req.request_id(), s);
+    return;
+  }
+  pb::Response r;
+  r.set_request_id(req.request_id());
+  pb::QueryResponse* qr = r.mutable_query();
+  for (const AnomalyRow& row : page.rows) ToProto(row, qr->add_anomalies());
+  qr->set_next_cursor(page.next_cursor);
+  Send(reply_to, origin, r.SerializeAsString());
+}
+
+void Service::ForwardOutbox(zmq::socket_t& outbox) {
+  std::vector<zmq::message_t> frames;
+  while (zmq::recv_multipart(outbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
+    if (frames.size() >= 2) {
+      const char tag = *static_cast<const char*>(frames[0].data());
+      zmq::socket_t* target = nullptr;
+      if (tag == kAlertTag) target = alerts_.get();
+      else if (tag == static_cast<char>(Endpoint::kScore)) target = score_.get();
+      else if (tag == static_cast<char>(Endpoint::kControl)) target = control_.get();
+      if (target != nullptr) {
+        for (size_t i = 1; i < frames.size(); ++i) {
+          target->send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore
+                                                        : zmq::send_flags::none);
+        }
+      }
+    }
+    frames.clear();
+  }
+}
+
+Status Service::Run(Signals* signals) {
+  signals_ = signals;
+  auto bind = [&](std::unique_ptr<zmq::socket_t>& sock, zmq::socket_type type,
+                  const std::string& addr, const char* name) -> Status {
+    if (addr.empty()) return Status::OK();
+    sock = std::make_unique<zmq::socket_t>(ctx_, type);
+    sock->set(zmq::sockopt::linger, kShutdownLingerMs);
+    // Beyond twice the configured maximum ZeroMQ drops the peer before we
+    // ever see the message; between the two we answer TOO_LARGE.
+    if (type != zmq::socket_type::pub) {
+      sock->set(zmq::sockopt::maxmsgsize,
+                static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
+    }
+    if (type == zmq::socket_type::router) sock->set(zmq::sockopt::router_mandatory, false);
+    try {
+      sock->bind(addr);
+    } catch (const zmq::error_t& e) {
+      return Status::IoError(std::string("cannot bind ") + name + " endpoint " + addr + ": " + e.what());
+    }
+    spdlog::info("{} endpoint on {}", name, addr);
+    return Status::OK();
+  };
+  outbox_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pull);
+  outbox_->set(zmq::sockopt::rcvhwm, 0);
+  outbox_->bind(kOutboxAddress);
+  ANOMALYD_RETURN_IF_ERROR(bind(score_, zmq::socket_type::router, config_.endpoints.score, "score"));
+  ANOMALYD_RETURN_IF_ERROR(bind(ingest_, zmq::socket_type::pull, config_.endpoints.ingest, "ingest"));
+  ANOMALYD_RETURN_IF_ERROR(bind(control_, zmq::socket_type::router, config_.endpoints.control, "control"));
+  ANOMALYD_RETURN_IF_ERROR(bind(alerts_, zmq::socket_type::pub, config_.endpoints.alerts, "alerts"));
+
+  writer_->Start();
+  scorer_->Start();
+  ANOMALYD_RETURN_IF_ERROR(TrainConfiguredBaselines());
+  Notify("READY=1");
+  Notify("STATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)");
+  spdlog::info("anomalyd ready: {} stream(s)", streams_.Names().size());
+
+  const uint64_t watchdog_us = WatchdogIntervalMicros();
+  auto last_ping = std::chrono::steady_clock::now();
+  std::vector<zmq::pollitem_t> items = {
+      {outbox_->handle(), 0, ZMQ_POLLIN, 0},
+      {score_->handle(), 0, ZMQ_POLLIN, 0},
+      {control_->handle(), 0, ZMQ_POLLIN, 0},
+  };
+  if (ingest_) items.push_back({ingest_->handle(), 0, ZMQ_POLLIN, 0});
+  while (!signals->stop.load()) {
+    zmq::poll(items, kPollInterval);
+    if (items[0].revents & ZMQ_POLLIN) ForwardOutbox(*outbox_);
+    // A bounded number of messages per socket per turn keeps every
+    // endpoint (control during a flood) served.
+    for (int k = 0; k < 256 && (items[1].revents & ZMQ_POLLIN); ++k) {
+      if (!(score_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      OnScoreSocket(*score_, Endpoint::kScore);
+    }
+    if (items[2].revents & ZMQ_POLLIN) {
+      while (control_->get(zmq::sockopt::events) & ZMQ_POLLIN) OnControlSocket();
+    }
+    if (ingest_ && (items[3].revents & ZMQ_POLLIN)) {
+      for (int k = 0; k < 256; ++k) {
+        if (!(ingest_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+        OnScoreSocket(*ingest_, Endpoint::kIngest);
+      }
+    }
+    if (signals->reload.exchange(false)) Reload();
+    if (watchdog_us > 0) {
+      const auto now = std::chrono::steady_clock::now();
+      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                 now.time_since_epoch()).count();
+      // Ping only while the scorer turns: a wedged scoring thread must get
+      // the daemon restarted.
+      if (now - last_ping > std::chrono::microseconds(watchdog_us / 3) &&
+          now_us - scorer_->heartbeat_us() < static_cast<int64_t>(watchdog_us / 2)) {
+        Notify("WATCHDOG=1");
+        last_ping = now;
+      }
+    }
+  }
+
+  spdlog::info("stopping: draining {} queued record(s)", queue_->records());
+  Notify("STOPPING=1");
+  // Stop taking work, let the scorer and writer finish, and keep forwarding
+  // their replies until they are done.
+  queue_->Close();
+  std::atomic<bool> drained{false};
+  std::thread drainer([&] {
+    scorer_->Join();
+    retrainer_->Shutdown();
+    writer_->Stop();
+    drained = true;
+  });
+  std::vector<zmq::pollitem_t> out = {{outbox_->handle(), 0, ZMQ_POLLIN, 0}};
+  while (!drained.load()) {
+    zmq::poll(out, std::chrono::milliseconds(10));
+    ForwardOutbox(*outbox_);
+  }
+  drainer.join();
+  ForwardOutbox(*outbox_);
+  spdlog::info("stopped");
+  return Status::OK();
+}
+
+}  // namespace anomalyd

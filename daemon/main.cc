@@ -1,0 +1,73 @@
+// anomalyd: the anomaly-detection daemon. Runs in the foreground (systemd
+// runs exactly this); SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the
+// config.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+
+#include "daemon/config.h"
+#include "daemon/service.h"
+#include "model/model.h"
+
+namespace {
+
+anomalyd::Signals g_signals;
+
+// Only sets flags: the I/O loop polls them (async-signal-safe).
+extern "C" void OnSignal(int sig) {
+  if (sig == SIGHUP) g_signals.reload = true;
+  else g_signals.stop = true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace anomalyd;
+  CLI::App app{"anomalyd: VAE anomaly-detection daemon"};
+  std::string config_path = "/etc/anomalyd/anomalyd.toml";
+  std::vector<std::string> overrides;
+  bool check = false;
+  std::string state_dir, log_level;
+  app.add_option("--config,-c", config_path, "Configuration file (TOML)")->capture_default_str();
+  app.add_option("--set", overrides,
+                 "Override a config key: section.key=value (repeatable)");
+  app.add_option("--state-dir", state_dir, "Same as --set daemon.state_dir=DIR");
+  app.add_option("--log-level", log_level, "Same as --set daemon.log_level=LEVEL");
+  app.add_flag("--check-config", check, "Validate the configuration and exit");
+  CLI11_PARSE(app, argc, argv);
+  if (!state_dir.empty()) overrides.push_back("daemon.state_dir=\"" + state_dir + "\"");
+  if (!log_level.empty()) overrides.push_back("daemon.log_level=\"" + log_level + "\"");
+
+  Config config;
+  Status s = LoadConfig(config_path, &config, overrides);
+  if (!s.ok()) {
+    std::cerr << "anomalyd: " << s.ToString() << "\n";
+    return 2;
+  }
+  if (check) {
+    std::cout << config_path << ": OK\n";
+    return 0;
+  }
+  spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  struct sigaction sa {};
+  sa.sa_handler = OnSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGHUP, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ConfigureThreads(config.daemon.threads);
+  std::unique_ptr<Service> service;
+  s = Service::Create(config, config_path, overrides, &service);
+  if (s.ok()) s = service->Run(&g_signals);
+  if (!s.ok()) {
+    spdlog::critical("{}", s.ToString());
+    return 1;
+  }
+  return 0;
+}

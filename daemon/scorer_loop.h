@@ -1,0 +1,79 @@
+// ScoringLoop: the batcher and judge. One thread takes work items from the
+// queue (records of many requests), scores each stream's records as one
+// tensor with the stream's current model, flags scores above the stream's
+// threshold, feeds recalibration and the sample reservoir, and hands the
+// result to the writer (which commits, publishes alerts and replies).
+#ifndef ANOMALYD_DAEMON_SCORER_LOOP_H_
+#define ANOMALYD_DAEMON_SCORER_LOOP_H_
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <zmq.hpp>
+
+#include "daemon/config.h"
+#include "daemon/recalibrator.h"
+#include "daemon/streams.h"
+#include "daemon/work.h"
+#include "daemon/writer.h"
+
+namespace anomalyd {
+
+struct ScoringOptions {
+  BatcherOptions batcher;
+  RecalibrationOptions recalibration;
+  bool durable_replies = true;   // storage.durability == "commit"
+  double reservoir_rate = 0.05;
+  uint64_t seed = 42;
+};
+
+class ScoringLoop {
+ public:
+  ScoringLoop(zmq::context_t& ctx, const ScoringOptions& options,
+              WorkQueue* queue, StreamRegistry* streams, Writer* writer);
+  ~ScoringLoop();
+  ScoringLoop(const ScoringLoop&) = delete;
+  ScoringLoop& operator=(const ScoringLoop&) = delete;
+
+  void Start();
+  // Returns once the queue is closed and everything in it was scored.
+  void Join();
+
+  // Steady-clock microseconds of the loop's last turn: the watchdog checks
+  // that the scorer is alive.
+  int64_t heartbeat_us() const { return heartbeat_us_.load(); }
+  uint64_t batches() const { return batches_.load(); }
+
+  // Applies new options (SIGHUP); taken at the next batch.
+  void Reconfigure(const ScoringOptions& options);
+
+ private:
+  void Run();
+  void ScoreStream(const std::string& stream, std::vector<WorkItem*>& items,
+                   ScoredBatch* job, Outbox& outbox);
+  void Fail(std::vector<WorkItem*>& items, const Status& s, Outbox& outbox);
+
+  zmq::context_t& ctx_;
+  ScoringOptions options_;
+  std::mutex options_mu_;
+  ScoringOptions pending_options_;
+  std::atomic<bool> options_changed_{false};
+  WorkQueue* queue_;
+  StreamRegistry* streams_;
+  Writer* writer_;
+  struct Recal {
+    uint64_t epoch = ~0ull;
+    std::unique_ptr<Recalibrator> r;
+  };
+  std::map<std::string, Recal> recal_;
+  std::mt19937_64 rng_;
+  std::atomic<int64_t> heartbeat_us_{0};
+  std::atomic<uint64_t> batches_{0};
+  std::thread thread_;
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_DAEMON_SCORER_LOOP_H_

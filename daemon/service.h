@@ -1,0 +1,97 @@
+// Service: anomalyd itself. Opens the store, restores every stream's active
+// model and latest threshold, trains the baselines the config names, then
+// serves the endpoints until asked to stop. Threads: the I/O thread (the
+// caller of Run: every ZeroMQ socket), the scorer, the writer, one per
+// training. See DESIGN.md "Data flow".
+#ifndef ANOMALYD_DAEMON_SERVICE_H_
+#define ANOMALYD_DAEMON_SERVICE_H_
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "daemon/config.h"
+#include "daemon/protocol.h"
+#include "daemon/retrainer.h"
+#include "daemon/scorer_loop.h"
+#include "daemon/streams.h"
+#include "daemon/work.h"
+#include "daemon/writer.h"
+#include "storage/store.h"
+
+namespace anomalyd {
+
+// Flags set by signal handlers; the I/O loop polls them.
+struct Signals {
+  std::atomic<bool> stop{false};
+  std::atomic<bool> reload{false};
+};
+
+class Service {
+ public:
+  // Prepares everything short of binding the endpoints. On error nothing is
+  // left running.
+  static Status Create(const Config& config, std::string config_path,
+                       std::vector<std::string> overrides,
+                       std::unique_ptr<Service>* service);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Binds the endpoints and serves until signals->stop; then stops taking
+  // requests, scores what was queued, commits, sends the last replies and
+  // returns. Errors: binding failures (IO_ERROR naming the endpoint).
+  Status Run(Signals* signals);
+
+ private:
+  Service(const Config& config, std::string config_path,
+          std::vector<std::string> overrides);
+  Status Open();
+  Status RestoreStreams();
+  Status TrainConfiguredBaselines();
+  ScoringOptions MakeScoringOptions() const;
+  void Reload();
+
+  // I/O thread (frontend.cc).
+  void OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint);
+  void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
+  void HandleQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
+  void ForwardOutbox(zmq::socket_t& outbox);
+  void Send(zmq::socket_t& socket, const Origin& origin, const std::string& payload);
+  void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
+                 const Status& s, int record = -1);
+  void CountError(ErrorCode code);
+
+  // Control requests (control.cc).
+  void OnControlSocket();
+  void HandleControl(const Origin& origin, const pb::Request& req);
+  pb::StatusResponse MakeStatus() const;
+  Status StartRetrain(const pb::RetrainRequest& r, uint32_t* version);
+  void Rollback(const Origin& origin, uint64_t id, const pb::RollbackRequest& r);
+  Status Calibrate(const pb::CalibrateRequest& r);
+
+  Config config_;
+  const std::string config_path_;
+  const std::vector<std::string> overrides_;
+  std::string db_path_;
+  std::string bundles_dir_;
+  int64_t started_us_ = 0;
+
+  zmq::context_t ctx_;
+  std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_;
+  std::unique_ptr<Store> reader_;  // queries and listings, I/O thread only
+  StreamRegistry streams_;
+  std::unique_ptr<WorkQueue> queue_;
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Retrainer> retrainer_;
+  std::unique_ptr<ScoringLoop> scorer_;
+  Signals* signals_ = nullptr;
+  std::array<std::atomic<uint64_t>, 100> errors_{};
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_DAEMON_SERVICE_H_

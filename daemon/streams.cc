@@ -1,0 +1,98 @@
+#include "daemon/streams.h"
+
+namespace anomalyd {
+
+ServingSnapshot StreamRegistry::Snapshot(const std::string& stream) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return {};
+  return {it->second.model, it->second.version, it->second.threshold,
+          it->second.epoch};
+}
+
+int64_t StreamRegistry::DimensionOf(const std::string& stream) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || !it->second.model) return -1;
+  return static_cast<int64_t>(it->second.model->dim());
+}
+
+std::vector<std::string> StreamRegistry::Names() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, s] : streams_) names.push_back(name);
+  return names;
+}
+
+void StreamRegistry::Install(const std::string& stream,
+                             std::shared_ptr<const Model> model,
+                             uint32_t version, double threshold,
+                             pb::ThresholdMethod method) {
+  std::lock_guard<std::mutex> l(mu_);
+  State& s = streams_[stream];
+  s.model = std::move(model);
+  s.version = version;
+  s.threshold = threshold;
+  s.method = method;
+  ++s.epoch;
+}
+
+bool StreamRegistry::SetThreshold(const std::string& stream, double value,
+                                  pb::ThresholdMethod method) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || !it->second.model) return false;
+  it->second.threshold = value;
+  it->second.method = method;
+  ++it->second.epoch;
+  return true;
+}
+
+bool StreamRegistry::SetRecalibrated(const std::string& stream, double value,
+                                     uint64_t epoch) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || it->second.epoch != epoch) return false;
+  it->second.threshold = value;
+  return true;
+}
+
+void StreamRegistry::CountScored(const std::string& stream, uint64_t scored,
+                                 uint64_t flagged) {
+  std::lock_guard<std::mutex> l(mu_);
+  State& s = streams_[stream];
+  s.scored += scored;
+  s.flagged += flagged;
+}
+
+void StreamRegistry::SetTraining(const std::string& stream,
+                                 const pb::TrainingStatus& t) {
+  std::lock_guard<std::mutex> l(mu_);
+  streams_[stream].training = t;
+}
+
+pb::TrainingStatus StreamRegistry::Training(const std::string& stream) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  return it == streams_.end() ? pb::TrainingStatus() : it->second.training;
+}
+
+std::vector<pb::StreamStatus> StreamRegistry::Status() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<pb::StreamStatus> out;
+  for (const auto& [name, s] : streams_) {
+    pb::StreamStatus st;
+    st.set_stream(name);
+    st.set_model_version(s.version);
+    st.set_dim(s.model ? static_cast<uint32_t>(s.model->dim()) : 0);
+    st.set_threshold(s.threshold);
+    st.set_threshold_method(s.method);
+    st.set_scored(s.scored);
+    st.set_flagged(s.flagged);
+    *st.mutable_training() = s.training;
+    out.push_back(std::move(st));
+  }
+  return out;
+}
+
+}  // namespace anomalyd

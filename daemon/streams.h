@@ -1,0 +1,80 @@
+// StreamRegistry: the serving state of every stream (model, threshold,
+// counters, training progress). Thread-safe: the scoring thread reads
+// snapshots, the retrainer and control requests swap models and set
+// thresholds, and no reader ever waits for a training or a bundle load.
+#ifndef ANOMALYD_DAEMON_STREAMS_H_
+#define ANOMALYD_DAEMON_STREAMS_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "proto/anomalyd.pb.h"
+
+namespace anomalyd {
+
+// What the scorer needs of a stream for one batch; immutable once taken.
+struct ServingSnapshot {
+  std::shared_ptr<const Model> model;  // null when the stream has none
+  uint32_t version = 0;
+  double threshold = 0;
+  // Bumped on every change made outside the scorer (new model, rollback,
+  // calibrate): the scorer then restarts its recalibration window.
+  uint64_t epoch = 0;
+};
+
+class StreamRegistry {
+ public:
+  StreamRegistry() = default;
+  StreamRegistry(const StreamRegistry&) = delete;
+  StreamRegistry& operator=(const StreamRegistry&) = delete;
+
+  // The stream's snapshot; model is null when the stream is unknown.
+  ServingSnapshot Snapshot(const std::string& stream) const;
+  // The stream's feature count, or -1 without a model.
+  int64_t DimensionOf(const std::string& stream) const;
+  std::vector<std::string> Names() const;
+
+  // Installs a model (new, retrained or rolled back) with its threshold.
+  void Install(const std::string& stream, std::shared_ptr<const Model> model,
+               uint32_t version, double threshold, pb::ThresholdMethod method);
+  // Sets a threshold chosen by an operator (calibrate); bumps the epoch.
+  // False when the stream has no model.
+  bool SetThreshold(const std::string& stream, double value,
+                    pb::ThresholdMethod method);
+  // Sets a threshold computed by the scorer's recalibration, unless the
+  // stream changed since `epoch` (then the value is stale and dropped).
+  bool SetRecalibrated(const std::string& stream, double value, uint64_t epoch);
+
+  void CountScored(const std::string& stream, uint64_t scored, uint64_t flagged);
+
+  // Training progress, for status.
+  void SetTraining(const std::string& stream, const pb::TrainingStatus& t);
+  pb::TrainingStatus Training(const std::string& stream) const;
+
+  // One StreamStatus per stream (with or without a model), sorted by name.
+  std::vector<pb::StreamStatus> Status() const;
+
+ private:
+  struct State {
+    std::shared_ptr<const Model> model;
+    uint32_t version = 0;
+    double threshold = 0;
+    pb::ThresholdMethod method = pb::POT;
+    uint64_t epoch = 0;
+    uint64_t scored = 0;
+    uint64_t flagged = 0;
+    pb::TrainingStatus training;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, State> streams_;
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_DAEMON_STREAMS_H_
