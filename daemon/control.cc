@@ -2,6 +2,10 @@
 // reload, cancel. Runs on the I/O thread; anything that writes SQLite goes
 // to the writer thread, which replies through the outbox.
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <zmq_addon.hpp>
 
@@ -35,6 +39,10 @@ Status Service::StartRetrain(const pb::RetrainRequest& r, uint32_t* version) {
   switch (r.source_case()) {
     case pb::RetrainRequest::kCsvPath:
       if (r.csv_path().empty()) return Status::InvalidArgument("retrain: empty csv_path");
+      if (::access(r.csv_path().c_str(), R_OK) != 0) {
+        return Status::NotFound("retrain: cannot read " + r.csv_path() + ": " +
+                                std::strerror(errno));
+      }
       job.source = RetrainJob::Source::kCsv;
       job.csv_path = r.csv_path();
       break;

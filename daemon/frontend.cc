@@ -42,6 +42,17 @@ bool SplitRouterMessage(std::vector<zmq::message_t>& frames, Origin* origin,
   return false;
 }
 
+// zmq::poll that treats an interrupting signal as "nothing happened": the
+// loop checks the signal flags right after.
+void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
+  try {
+    zmq::poll(items, timeout);
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EINTR) throw;
+    for (auto& i : items) i.revents = 0;
+  }
+}
+
 }  // namespace
 
 void Service::CountError(ErrorCode code) {
@@ -266,7 +277,8 @@ Status Service::Run(Signals* signals) {
   };
   if (ingest_) items.push_back({ingest_->handle(), 0, ZMQ_POLLIN, 0});
   while (!signals->stop.load()) {
-    zmq::poll(items, kPollInterval);
+    Poll(items, kPollInterval);
+    try {
     if (items[0].revents & ZMQ_POLLIN) ForwardOutbox(*outbox_);
     // A bounded number of messages per socket per turn keeps every
     // endpoint (control during a flood) served.
@@ -282,6 +294,11 @@ Status Service::Run(Signals* signals) {
         if (!(ingest_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
         OnScoreSocket(*ingest_, Endpoint::kIngest);
       }
+    }
+    } catch (const std::exception& e) {
+      // One bad message or a transient socket error must not end the
+      // service: log it and serve the next one.
+      spdlog::error("I/O loop: {}", e.what());
     }
     if (signals->reload.exchange(false)) Reload();
     if (watchdog_us > 0) {
@@ -312,7 +329,7 @@ Status Service::Run(Signals* signals) {
   });
   std::vector<zmq::pollitem_t> out = {{outbox_->handle(), 0, ZMQ_POLLIN, 0}};
   while (!drained.load()) {
-    zmq::poll(out, std::chrono::milliseconds(10));
+    Poll(out, std::chrono::milliseconds(10));
     ForwardOutbox(*outbox_);
   }
   drainer.join();

@@ -90,6 +90,9 @@ std::vector<pb::StreamStatus> StreamRegistry::Status() const {
     st.set_scored(s.scored);
     st.set_flagged(s.flagged);
     *st.mutable_training() = s.training;
+    if (s.model) {
+      *st.mutable_feature_names() = s.model->meta().feature_names();
+    }
     out.push_back(std::move(st));
   }
   return out;

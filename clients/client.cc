@@ -1,0 +1,61 @@
+#include "clients/client.h"
+
+#include <random>
+
+namespace anomalyd {
+
+Client::Client(zmq::context_t& ctx, std::string endpoint,
+               std::chrono::milliseconds timeout)
+    : ctx_(ctx), endpoint_(std::move(endpoint)), timeout_(timeout) {
+  // Start ids at a random point so two clients' ids are unlikely to be
+  // confused in logs.
+  next_id_ = std::random_device{}() | 1;
+  Reconnect();
+}
+
+void Client::Reconnect() {
+  socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  socket_->set(zmq::sockopt::linger, 0);
+  socket_->connect(endpoint_);
+}
+
+Status Client::Call(pb::Request request, pb::Response* response) {
+  const uint64_t id = next_id_++;
+  request.set_request_id(id);
+  const std::string payload = request.SerializeAsString();
+  try {
+    socket_->send(zmq::buffer(payload), zmq::send_flags::none);
+    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
+      if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0) {
+        Reconnect();
+        return Status::IoError("no reply from " + endpoint_ + " within " +
+                               std::to_string(timeout_.count()) + " ms");
+      }
+      zmq::message_t msg;
+      if (!socket_->recv(msg, zmq::recv_flags::dontwait)) continue;
+      if (!response->ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+        return Status(pb::MALFORMED, "reply from " + endpoint_ + " does not parse");
+      }
+      // A reply to an earlier request (one sent before a reconnect cannot
+      // arrive here, but a duplicate could): skip it.
+      if (response->request_id() != id && response->request_id() != 0) continue;
+      if (response->has_error() && response->error().code() != pb::OK) {
+        std::string m = response->error().message();
+        if (response->error().record_index() >= 0) {
+          m += " (record " + std::to_string(response->error().record_index()) + ")";
+        }
+        return Status(response->error().code(), m);
+      }
+      return Status::OK();
+    }
+  } catch (const zmq::error_t& e) {
+    Reconnect();
+    return Status::IoError(std::string("talking to ") + endpoint_ + ": " + e.what());
+  }
+}
+
+}  // namespace anomalyd
