@@ -32,7 +32,13 @@ struct ModelOptions {
   uint32_t latent = 0;           // latent dims; 0 = derived from d
   pb::Activation activation = pb::RELU;
   pb::Likelihood likelihood = pb::GAUSSIAN;
-  float beta = 1.0f;             // KL weight, in the loss and in the score
+  float beta = 1.0f;             // KL weight in the training loss
+  // KL weight in the score (stored in the bundle as Architecture.beta).
+  // Negative = derived (ResolveArchitecture): 2 * beta for GAUSSIAN, whose
+  // reconstruction term is the squared error, i.e. twice the unit-variance
+  // Gaussian negative log-likelihood, so the score is twice the negative
+  // ELBO; beta for the other likelihoods (their terms are proper NLLs).
+  float score_beta = -1.0f;
   pb::NormaliserKind normaliser = pb::STANDARD;
   uint32_t ensemble = 1;         // VAEs trained with seeds seed, seed+1, ...
   uint32_t samples = 1;          // scoring: 1 = latent mean, L > 1 = MC draws
@@ -81,7 +87,7 @@ struct ScoreOptions {
 struct ScoreOutput {
   std::vector<float> reconstruction;
   std::vector<float> kl;
-  std::vector<float> score;          // reconstruction + beta * kl
+  std::vector<float> score;          // reconstruction + score_beta * kl
   std::vector<double> p_value;       // share of holdout scores >= score
   // n x d row-major when requested: each feature's non-negative part of the
   // reconstruction term (squared error; for the learned-variance Gaussian

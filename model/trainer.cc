@@ -53,6 +53,9 @@ Status ValidateOptions(const TrainOptions& o) {
   if (!(m.beta >= 0) || !std::isfinite(m.beta)) {
     return bad("model.beta must be >= 0");
   }
+  if (!std::isfinite(m.score_beta)) {
+    return bad("model.score_beta must be finite (negative = derived)");
+  }
   if (m.latent > 1024) return bad("model.latent must be <= 1024");
   for (uint32_t h : m.hidden) {
     if (h == 0 || h > 65536) return bad("model.hidden sizes must be in [1, 65536]");
@@ -276,7 +279,7 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
       c10::InferenceMode guard;
       BatchTerms t = ScoreBatch(impl->members, split.holdout, resolved.samples,
                                 false, at::make_generator<at::CPUGeneratorImpl>(o.seed));
-      auto s = (t.reconstruction + resolved.beta * t.kl).to(torch::kCPU).contiguous();
+      auto s = (t.reconstruction + resolved.score_beta * t.kl).to(torch::kCPU).contiguous();
       holdout.assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     }
     std::sort(holdout.begin(), holdout.end());

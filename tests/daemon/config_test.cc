@@ -24,6 +24,7 @@ latent = 4
 activation = "tanh"
 likelihood = "gaussian_learned"
 beta = 0.5
+score_beta = 0.75
 normaliser = "robust"
 ensemble = 3
 samples = 8
@@ -51,6 +52,7 @@ value = 3.5
   EXPECT_EQ(t.model.activation, pb::TANH);
   EXPECT_EQ(t.model.likelihood, pb::GAUSSIAN_LEARNED);
   EXPECT_FLOAT_EQ(t.model.beta, 0.5f);
+  EXPECT_FLOAT_EQ(t.model.score_beta, 0.75f);
   EXPECT_EQ(t.model.normaliser, pb::ROBUST);
   EXPECT_EQ(t.model.ensemble, 3u);
   EXPECT_EQ(t.model.samples, 8u);
