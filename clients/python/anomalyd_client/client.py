@@ -1,0 +1,389 @@
+"""A small client for anomalyd over ZeroMQ.
+
+Every request is one protobuf `Request` frame sent on a DEALER socket to the
+score or control endpoint; the daemon answers with one `Response` frame that
+echoes the request id. Alerts are two frames, [stream][Alert], on a PUB
+socket. Needs pyzmq, protobuf and numpy, and the module `anomalyd_pb2`
+generated from proto/anomalyd.proto (the build puts it in
+<build>/clients/python).
+"""
+
+import os
+import random
+import time
+
+import numpy as np
+import zmq
+
+import anomalyd_pb2 as pb
+
+
+class AnomalydError(Exception):
+    """A typed error from the daemon (or from the client, for a timeout).
+
+    code_name is the ErrorCode's name ("WRONG_DIMENSION", "UNKNOWN_STREAM",
+    ...; "IO_ERROR" when no reply came in time), record_index the offending
+    record in the request or -1 when the error is about the whole request.
+    """
+
+    def __init__(self, code_name, message, record_index=-1, record_id=""):
+        self.code_name = code_name
+        self.message = message
+        self.record_index = record_index
+        self.record_id = record_id
+        where = f" (record {record_index})" if record_index >= 0 else ""
+        super().__init__(f"{code_name}: {message}{where}")
+
+    @property
+    def code(self):
+        """The numeric ErrorCode."""
+        return pb.ErrorCode.Value(self.code_name)
+
+
+_ORDERS = {"time": pb.NEWEST_FIRST, "score": pb.HIGHEST_SCORE_FIRST}
+
+
+def _score_result(r, contributions):
+    d = {
+        "id": r.id,
+        "index": r.index,
+        "score": r.score,
+        "reconstruction": r.reconstruction,
+        "kl": r.kl,
+        "flagged": r.flagged,
+        "threshold": r.threshold,
+        "p_value": r.p_value,
+        "model_version": r.model_version,
+        "stored": r.stored,
+    }
+    if contributions:
+        d["contributions"] = list(r.contributions)
+    return d
+
+
+def _anomaly(a):
+    return {
+        "id": a.id,
+        "record_id": a.record_id,
+        "stream": a.stream,
+        "event_time_us": a.event_time_us,
+        "scored_time_us": a.scored_time_us,
+        "score": a.score,
+        "reconstruction": a.reconstruction,
+        "kl": a.kl,
+        "threshold": a.threshold,
+        "model_version": a.model_version,
+        "features": list(a.features),
+        "contributions": list(a.contributions),
+        "labels": dict(a.labels),
+    }
+
+
+def _training(t):
+    return {
+        "state": pb.TrainingState.Name(t.state),
+        "target_version": t.target_version,
+        "epoch": t.epoch,
+        "max_epochs": t.max_epochs,
+        "train_loss": t.train_loss,
+        "val_loss": t.val_loss,
+        "error": t.error,
+    }
+
+
+def _stream_status(s):
+    return {
+        "stream": s.stream,
+        "model_version": s.model_version,
+        "dim": s.dim,
+        "feature_names": list(s.feature_names),
+        "threshold": s.threshold,
+        "threshold_method": pb.ThresholdMethod.Name(s.threshold_method),
+        "scored": s.scored,
+        "flagged": s.flagged,
+        "training": _training(s.training),
+    }
+
+
+class _Endpoint:
+    """One DEALER connection with Lazy Pirate recovery: on a timeout the
+    socket is closed and reopened, so a late reply can never be taken for
+    the answer to a later request."""
+
+    def __init__(self, ctx, address, timeout_ms):
+        self._ctx = ctx
+        self.address = address
+        self.timeout_ms = timeout_ms
+        self._next_id = random.getrandbits(62) | 1
+        self._socket = None
+        self._open()
+
+    def _open(self):
+        if self._socket is not None:
+            self._socket.close(linger=0)
+        self._socket = self._ctx.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(self.address)
+
+    def close(self):
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def call(self, request, retries=0):
+        """Sends `request` and returns the Response; raises AnomalydError on
+        an error reply or when no reply came after 1 + retries tries."""
+        for attempt in range(retries + 1):
+            request_id = self._next_id
+            self._next_id += 1
+            request.request_id = request_id
+            self._socket.send(request.SerializeToString())
+            deadline = time.monotonic() + self.timeout_ms / 1000.0
+            while True:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0 or not self._socket.poll(left_ms, zmq.POLLIN):
+                    self._open()  # Lazy Pirate: drop the late reply
+                    break
+                response = pb.Response()
+                try:
+                    response.ParseFromString(self._socket.recv())
+                except Exception as e:  # google.protobuf DecodeError
+                    raise AnomalydError("MALFORMED", f"reply from {self.address} "
+                                        f"does not parse: {e}") from None
+                if response.request_id not in (request_id, 0):
+                    continue  # a stale reply to an earlier request
+                if response.HasField("error") and response.error.code != pb.OK:
+                    err = response.error
+                    raise AnomalydError(pb.ErrorCode.Name(err.code), err.message,
+                                        err.record_index, err.record_id)
+                return response
+        raise AnomalydError(
+            "IO_ERROR", f"no reply from {self.address} within {self.timeout_ms} ms"
+            + (f" ({retries + 1} tries)" if retries else ""))
+
+
+class Client:
+    """A connection to one anomalyd.
+
+    score: the score endpoint; control: the control endpoint (query, status,
+    retrain); alerts: the PUB endpoint that tail() subscribes to. timeout_ms
+    bounds the wait for each reply; read-only requests (status, query,
+    models) are retried `retries` times on a timeout, scoring and retraining
+    never (a retry could store the same anomaly twice).
+    """
+
+    def __init__(self, score="tcp://127.0.0.1:7601",
+                 control="tcp://127.0.0.1:7603",
+                 alerts="tcp://127.0.0.1:7604", timeout_ms=30000, retries=2):
+        self._ctx = zmq.Context()
+        self._score = _Endpoint(self._ctx, score, timeout_ms)
+        self._control = _Endpoint(self._ctx, control, timeout_ms)
+        self._alerts = alerts
+        self._retries = retries
+        self._feature_names = {}
+
+    def close(self):
+        self._score.close()
+        self._control.close()
+        self._ctx.term()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- scoring --------------------------------------------------------
+
+    def score(self, data, stream="default", contributions=False, ids=None,
+              event_times_us=None):
+        """Scores records and returns one dict per record, in order: id,
+        index, score, reconstruction, kl, flagged, threshold, p_value,
+        model_version, stored (and contributions when asked for).
+
+        data is either a 2-D array-like of numbers (one row per record, the
+        stream's features in model order; sent as one dense batch) or a list
+        of dicts mapping the stream's feature names to values (the names
+        come from status(); a dict may also hold "id", "event_time_us" and
+        "labels").
+        """
+        req = pb.Request()
+        req.score.contributions = contributions
+        if isinstance(data, (list, tuple)) and data and isinstance(data[0], dict):
+            names = self._names(stream)
+            for i, row in enumerate(data):
+                rec = req.score.records.add()
+                rec.stream = stream
+                try:
+                    rec.features.extend(float(row[n]) for n in names)
+                except KeyError as e:
+                    raise AnomalydError(
+                        "INVALID_ARGUMENT",
+                        f"feature {e.args[0]!r} missing (stream {stream!r} has "
+                        f"{', '.join(names)})", i) from None
+                rec.id = str(row.get("id", ids[i] if ids is not None else ""))
+                rec.event_time_us = int(row.get(
+                    "event_time_us",
+                    event_times_us[i] if event_times_us is not None else 0))
+                for k, v in row.get("labels", {}).items():
+                    rec.labels[str(k)] = str(v)
+        else:
+            x = np.asarray(data, dtype=np.float32)
+            if x.ndim == 1:
+                x = x.reshape(1, -1)
+            if x.ndim != 2:
+                raise ValueError(f"score: expected a 2-D array, got shape {x.shape}")
+            dense = req.score.dense
+            dense.stream = stream
+            dense.dim = x.shape[1]
+            dense.values.extend(np.ascontiguousarray(x).ravel().tolist())
+            if ids is not None:
+                dense.ids.extend(str(i) for i in ids)
+            if event_times_us is not None:
+                dense.event_times_us.extend(int(t) for t in event_times_us)
+        resp = self._score.call(req)
+        return [_score_result(r, contributions) for r in resp.score.results]
+
+    def _names(self, stream):
+        if stream not in self._feature_names:
+            st = self.status()["streams"].get(stream)
+            if st is None or not st["feature_names"]:
+                raise AnomalydError("UNKNOWN_STREAM", f"stream {stream!r} has no model")
+            self._feature_names[stream] = st["feature_names"]
+        return self._feature_names[stream]
+
+    # -- queries and control --------------------------------------------
+
+    def query(self, since_us=None, until_us=None, stream=None, min_score=None,
+              limit=None, order="time", cursor=None, by_event_time=False,
+              model_version=None):
+        """Stored anomalies, newest first (order="time") or highest score
+        first (order="score"). Returns (anomalies, next_cursor); next_cursor
+        is None when there are no more rows, else pass it as cursor= to get
+        the next page with the same filters."""
+        if order not in _ORDERS:
+            raise ValueError(f"order must be one of {', '.join(_ORDERS)}")
+        req = pb.Request()
+        q = req.query
+        q.since_us = int(since_us or 0)
+        q.until_us = int(until_us or 0)
+        q.by_event_time = by_event_time
+        q.stream = stream or ""
+        if min_score is not None:
+            q.min_score = float(min_score)
+            q.has_min_score = True
+        q.model_version = int(model_version or 0)
+        q.order = _ORDERS[order]
+        q.limit = int(limit or 0)
+        q.cursor = cursor or ""
+        resp = self._control.call(req, self._retries)
+        return ([_anomaly(a) for a in resp.query.anomalies],
+                resp.query.next_cursor or None)
+
+    def status(self):
+        """The daemon's state: version, started_us, device, storage_ok,
+        storage_error, queue_depth and streams (a dict by stream name)."""
+        req = pb.Request()
+        req.status.SetInParent()
+        st = self._control.call(req, self._retries).status
+        for s in st.streams:  # keep the feature-name cache fresh
+            if s.feature_names:
+                self._feature_names[s.stream] = list(s.feature_names)
+        return {
+            "version": st.version,
+            "started_us": st.started_us,
+            "device": st.device,
+            "storage_ok": st.storage_ok,
+            "storage_error": st.storage_error,
+            "queue_depth": st.queue_depth,
+            "streams": {s.stream: _stream_status(s) for s in st.streams},
+        }
+
+    def models(self, stream=""):
+        """Model versions in the registry (all streams when stream is "")."""
+        req = pb.Request()
+        req.models.stream = stream
+        resp = self._control.call(req, self._retries)
+        return [{"stream": m.stream, "version": m.version,
+                 "bundle_path": m.bundle_path, "created_us": m.created_us,
+                 "baseline_rows": m.baseline_rows, "active": m.active,
+                 "val_loss": m.val_loss} for m in resp.models.models]
+
+    def retrain(self, stream, csv_path=None, from_reservoir=False, wait=False,
+                timeout_s=None, poll_s=0.5):
+        """Starts training a new model for `stream` from a CSV file (a path
+        the daemon can read; made absolute here) or from the stored
+        reservoir of normal records. Returns the version being trained; with
+        wait=True returns once it serves (AnomalydError TRAINING_FAILED when
+        it failed, IO_ERROR after timeout_s)."""
+        if (csv_path is None) == (not from_reservoir):
+            raise ValueError("retrain: give exactly one of csv_path and from_reservoir")
+        req = pb.Request()
+        req.retrain.stream = stream
+        if csv_path is not None:
+            req.retrain.csv_path = os.path.abspath(csv_path)
+        else:
+            req.retrain.from_reservoir = True
+        version = self._control.call(req).retrain.target_version
+        if wait:
+            self.wait_for_model(stream, version, timeout_s, poll_s)
+        return version
+
+    def wait_for_model(self, stream, version=1, timeout_s=None, poll_s=0.5):
+        """Polls status() until `stream` serves model `version` or later."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            try:
+                st = self.status()["streams"].get(stream)
+            except AnomalydError as e:
+                if e.code_name != "IO_ERROR":
+                    raise
+                st = None
+            if st is not None:
+                if st["model_version"] >= version:
+                    return st
+                t = st["training"]
+                if t["state"] == "FAILED" and t["target_version"] == version:
+                    raise AnomalydError("TRAINING_FAILED", t["error"])
+            if deadline is not None and time.monotonic() > deadline:
+                raise AnomalydError("IO_ERROR", f"stream {stream!r}: model {version} "
+                                    f"not serving after {timeout_s} s")
+            time.sleep(poll_s)
+
+    # -- alerts ---------------------------------------------------------
+
+    def tail(self, stream="", count=None, timeout_ms=None):
+        """Alerts as they are published: a generator of anomaly dicts.
+
+        The subscription is made when tail() is called, not at the first
+        next(), so alerts for records scored after this call are not missed
+        (allow ZeroMQ a moment to connect first). stream="" follows every
+        stream. Ends after `count` alerts, or when none came for timeout_ms
+        (None: waits forever)."""
+        sub = self._ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
+        sub.connect(self._alerts)
+        return self._tail(sub, stream, count, timeout_ms)
+
+    @staticmethod
+    def _tail(sub, stream, count, timeout_ms):
+        seen = 0
+        try:
+            while count is None or seen < count:
+                if not sub.poll(timeout_ms if timeout_ms is not None else -1):
+                    return
+                frames = sub.recv_multipart()
+                if len(frames) != 2:
+                    continue
+                alert = pb.Alert()
+                try:
+                    alert.ParseFromString(frames[1])
+                except Exception:
+                    continue
+                if stream and alert.stream != stream:
+                    continue  # ZeroMQ subscriptions match prefixes
+                seen += 1
+                yield _anomaly(alert.anomaly)
+        finally:
+            sub.close(linger=0)
