@@ -174,8 +174,9 @@ Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
     if (arch.likelihood() == pb::GAUSSIAN_LEARNED) {
       // Closed-form step for the decoder variances: given the decoder, the
       // maximum-likelihood variance of feature j is its mean squared
-      // residual. Adam alone moves the log-variance by about the learning
-      // rate per step, so it needed ~200 epochs to get there.
+      // residual. Adam moves the log-variance by at most about the learning
+      // rate per step; with this step satimage-2 stopped after 101 epochs
+      // instead of running all 200.
       torch::NoGradGuard no_grad;
       auto residual = data.train - vae->Decode(vae->Encode(data.train).first);
       vae->decoder_logvar.copy_(residual.pow(2).mean(0).clamp_min(1e-12).log());
