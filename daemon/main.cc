@@ -2,6 +2,7 @@
 // runs exactly this); SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the
 // config.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -50,6 +51,8 @@ int main(int argc, char** argv) {
     std::cout << config_path << ": OK\n";
     return 0;
   }
+  // Logs go to stderr (journald under systemd); stdout stays free.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("anomalyd"));
   spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 

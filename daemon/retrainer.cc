@@ -85,6 +85,17 @@ Status Retrainer::Wait(const std::string& stream) {
   return run->outcome;
 }
 
+bool Retrainer::WaitFor(const std::string& stream,
+                        std::chrono::milliseconds timeout, Status* outcome) {
+  std::unique_lock<std::mutex> l(mu_);
+  auto it = runs_.find(stream);
+  if (it == runs_.end()) return true;
+  Run* run = it->second.get();
+  if (!cv_.wait_for(l, timeout, [&] { return run->done; })) return false;
+  *outcome = run->outcome;
+  return true;
+}
+
 bool Retrainer::Running(const std::string& stream) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = runs_.find(stream);

@@ -7,6 +7,7 @@
 #define ANOMALYD_DAEMON_RETRAINER_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -48,6 +49,9 @@ class Retrainer {
   Status Cancel(const std::string& stream);
   // Blocks until the stream's training (if any) has ended; its outcome.
   Status Wait(const std::string& stream);
+  // Waits at most `timeout`; false when the training is still running.
+  bool WaitFor(const std::string& stream, std::chrono::milliseconds timeout,
+               Status* outcome);
   bool Running(const std::string& stream) const;
   // Cancels every training and joins the threads.
   void Shutdown();

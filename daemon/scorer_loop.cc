@@ -224,7 +224,9 @@ void ScoringLoop::ScoreStream(const std::string& stream,
   streams_->CountScored(stream, n, flagged);
 
   // Recalibration: a window per stream, restarted when the model or an
-  // operator changed the stream (its epoch moved).
+  // operator changed the stream (its epoch moved). A threshold an operator
+  // fixed stays fixed.
+  if (snap.method == pb::FIXED) return;
   Recal& rc = recal_[stream];
   if (rc.epoch != snap.epoch || !rc.r) {
     rc.epoch = snap.epoch;

@@ -126,8 +126,14 @@ Status Service::TrainConfiguredBaselines() {
     uint32_t version = 0;
     ANOMALYD_RETURN_IF_ERROR(StartRetrain(r, &version));
     Notify("STATUS=training stream " + stream);
-    ANOMALYD_RETURN_IF_ERROR(retrainer_->Wait(stream).WithContext(
-        "training the baseline of stream '" + stream + "'"));
+    // Start-up training can outlast systemd's start timeout: ask for more
+    // time while it runs, a little at a time.
+    Status outcome;
+    while (!retrainer_->WaitFor(stream, std::chrono::seconds(10), &outcome)) {
+      Notify("EXTEND_TIMEOUT_USEC=30000000");
+    }
+    ANOMALYD_RETURN_IF_ERROR(
+        outcome.WithContext("training the baseline of stream '" + stream + "'"));
   }
   return Status::OK();
 }

@@ -7,7 +7,7 @@ ServingSnapshot StreamRegistry::Snapshot(const std::string& stream) const {
   auto it = streams_.find(stream);
   if (it == streams_.end()) return {};
   return {it->second.model, it->second.version, it->second.threshold,
-          it->second.epoch};
+          it->second.method, it->second.epoch};
 }
 
 int64_t StreamRegistry::DimensionOf(const std::string& stream) const {

@@ -23,6 +23,7 @@ struct ServingSnapshot {
   std::shared_ptr<const Model> model;  // null when the stream has none
   uint32_t version = 0;
   double threshold = 0;
+  pb::ThresholdMethod method = pb::QUANTILE;
   // Bumped on every change made outside the scorer (new model, rollback,
   // calibrate): the scorer then restarts its recalibration window.
   uint64_t epoch = 0;
