@@ -8,20 +8,12 @@
 #include <cstdio>
 #include <future>
 
+#include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "model/csv.h"
 #include "storage/store.h"
 
 namespace anomalyd {
-namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 Retrainer::Retrainer(std::string bundles_dir, std::string db_path,
                      StreamRegistry* streams, Writer* writer)
@@ -58,7 +50,7 @@ Status Retrainer::Start(RetrainJob job) {
   pb::TrainingStatus t;
   t.set_state(pb::RUNNING);
   t.set_target_version(job.version);
-  t.set_started_us(NowMicros());
+  t.set_started_us(WallMicros());
   streams_->SetTraining(job.stream, t);
   run->thread = std::thread([this, job = std::move(job), run]() mutable {
     Train(std::move(job), run);
@@ -161,7 +153,7 @@ Status Retrainer::LoadData(RetrainJob& job) {
 
 void Retrainer::Finish(const std::string& stream, Run* run, const Status& s) {
   pb::TrainingStatus t = streams_->Training(stream);
-  t.set_finished_us(NowMicros());
+  t.set_finished_us(WallMicros());
   if (s.ok()) {
     t.set_state(pb::SUCCEEDED);
     t.clear_error();

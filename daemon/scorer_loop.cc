@@ -4,22 +4,11 @@
 
 #include <chrono>
 
+#include "daemon/clock.h"
 #include "daemon/convert.h"
 
 namespace anomalyd {
 namespace {
-
-int64_t SteadyMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-int64_t WallMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // How long the loop sleeps on an empty queue before its heartbeat.
 constexpr std::chrono::milliseconds kIdleWait(100);

@@ -5,17 +5,12 @@
 #include <chrono>
 #include <filesystem>
 
+#include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 
 namespace anomalyd {
 namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 SyncLevel ParseSync(const std::string& s) {
   if (s == "off") return SyncLevel::kOff;
@@ -49,7 +44,7 @@ Status Service::Create(const Config& config, std::string config_path,
 
 Status Service::Open() {
   namespace fs = std::filesystem;
-  started_us_ = NowMicros();
+  started_us_ = WallMicros();
   const std::string& state = config_.daemon.state_dir;
   std::error_code ec;
   fs::create_directories(state, ec);

@@ -68,29 +68,38 @@ void ToVector(const torch::Tensor& t, std::vector<float>* v) {
   std::memcpy(v->data(), c.data_ptr<float>(), v->size() * sizeof(float));
 }
 
-}  // namespace
-
-Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
-                    ScoreOutput* out) const {
-  const size_t d = dim();
-  *out = ScoreOutput();
-  if (n == 0) return Status::OK();
+// NON_FINITE naming the first record with a NaN or Inf.
+Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
+  const size_t d = meta.dim();
   for (size_t i = 0; i < n * d; ++i) {
     if (!std::isfinite(rows[i])) {
       return Status(pb::NON_FINITE,
                     "record " + std::to_string(i / d) + ", feature '" +
-                        impl_->meta.feature_names(static_cast<int>(i % d)) +
+                        meta.feature_names(static_cast<int>(i % d)) +
                         "' is not a finite number");
     }
   }
+  return Status::OK();
+}
+
+// The normalised records as an [n, d] tensor on the model's device.
+torch::Tensor Normalised(const Model::Impl& impl, const float* rows, size_t n) {
+  auto x = torch::empty({static_cast<int64_t>(n), static_cast<int64_t>(impl.meta.dim())},
+                        torch::kFloat32);
+  impl.normaliser.Apply(rows, x.data_ptr<float>(), n);
+  return x.to(impl.device);
+}
+
+}  // namespace
+
+Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
+                    ScoreOutput* out) const {
+  *out = ScoreOutput();
+  if (n == 0) return Status::OK();
+  ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
   try {
     c10::InferenceMode guard;
-    std::vector<float> normalised(n * d);
-    impl_->normaliser.Apply(rows, normalised.data(), n);
-    auto x = torch::from_blob(normalised.data(),
-                              {static_cast<int64_t>(n), static_cast<int64_t>(d)},
-                              torch::kFloat32)
-                 .to(impl_->device);
+    auto x = Normalised(*impl_, rows, n);
     const uint32_t samples =
         options.samples ? options.samples : impl_->meta.score_samples();
     c10::optional<at::Generator> gen;
@@ -142,21 +151,10 @@ Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {
 }
 
 Status Model::Encode(const float* rows, size_t n, Matrix* out) const {
-  const size_t d = dim();
-  for (size_t i = 0; i < n * d; ++i) {
-    if (!std::isfinite(rows[i])) {
-      return Status(pb::NON_FINITE,
-                    "record " + std::to_string(i / d) + " is not finite");
-    }
-  }
+  ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
   try {
     c10::InferenceMode guard;
-    std::vector<float> normalised(n * d);
-    impl_->normaliser.Apply(rows, normalised.data(), n);
-    auto x = torch::from_blob(normalised.data(),
-                              {static_cast<int64_t>(n), static_cast<int64_t>(d)},
-                              torch::kFloat32)
-                 .to(impl_->device);
+    auto x = Normalised(*impl_, rows, n);
     Vae vae = impl_->members.front();
     auto mu = vae->Encode(x).first;
     Matrix m(n, static_cast<size_t>(mu.size(1)));

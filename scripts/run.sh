@@ -1,28 +1,61 @@
 #!/usr/bin/env bash
 # Quick start, first command: installs what is missing, builds, then runs
-# the main job on the default config: trains a model on a shared baseline,
-# evaluates it on the labelled test set, scores a few records and prints
-# synthetic normal records. State goes to ./state (git-ignored).
+# the main job on the default config (config/anomalyd.toml, embedded SQLite
+# under ./state): starts anomalyd, trains a baseline through the control
+# endpoint, streams records with anomalies in them, shows what
+# `anomalyctl query` finds, and stops the daemon cleanly (SIGTERM).
 #
-#   DATASET=cardio scripts/run.sh      # any folder of ../shared/data/adbench
+#   DATASET=cardio scripts/run.sh    # another folder of ../shared/data/adbench
+#   ANOMALYD_DATA=DIR scripts/run.sh # another folder of <name>/{train,test}.csv
+# Without the shared data it makes a synthetic stream instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
+bin=build/daemon/anomalyd
 ctl=build/clients/anomalyctl
+state=state/run
+mkdir -p "$state"
+
 data_root=${ANOMALYD_DATA:-../shared/data/adbench}
-dataset=${DATASET:-thyroid}
-if [ ! -f "$data_root/$dataset/train.csv" ]; then
-  echo "run.sh: no data set at $data_root/$dataset (set ANOMALYD_DATA)" >&2
-  exit 1
+stream=${DATASET:-thyroid}
+if [ -f "$data_root/$stream/train.csv" ]; then
+  baseline="$data_root/$stream/train.csv"
+  records="$data_root/$stream/test.csv"
+else
+  # Synthetic: b = 2a and d = c - a hold for normal records; the last 20 of
+  # the 500 streamed records break b = 2a.
+  stream=synthetic
+  baseline="$state/baseline.csv"
+  records="$state/records.csv"
+  awk -v n=2000 -v seed=1 -v bad=0 -f scripts/synthetic.awk > "$baseline"
+  awk -v n=500 -v seed=2 -v bad=20 -f scripts/synthetic.awk > "$records"
 fi
-mkdir -p state
-echo "== train on $data_root/$dataset/train.csv"
-"$ctl" train --config config/anomalyd.toml --data "$data_root/$dataset/train.csv" \
-  --out "state/bundles/$dataset"
-echo "== eval on $data_root/$dataset/test.csv"
-"$ctl" eval --model "state/bundles/$dataset" --data "$data_root/$dataset/test.csv"
-echo "== score the first 5 test records"
-head -6 "$data_root/$dataset/test.csv" > state/sample-records.csv
-"$ctl" score --model "state/bundles/$dataset" --data state/sample-records.csv
-echo "== 3 synthetic normal records"
-"$ctl" sample --model "state/bundles/$dataset" -n 3 --seed 42
+
+echo "== starting anomalyd (state in $state)"
+"$bin" --config config/anomalyd.toml --state-dir "$state" 2> "$state/anomalyd.log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  "$ctl" status > /dev/null 2>&1 && break
+  sleep 0.1
+done
+
+echo "== training stream '$stream' on $baseline"
+"$ctl" retrain --stream "$stream" --csv "$baseline" --wait 2>/dev/null
+
+echo "== streaming $(($(wc -l < "$records") - 1)) records from $records"
+"$ctl" score --stream "$stream" --data "$records" > "$state/verdicts.csv"
+awk -F, 'NR > 1 { n++; f += $6; s += $7 } END { printf "scored %d, flagged %d, stored %d\n", n, f, s }' \
+  "$state/verdicts.csv"
+
+echo "== anomalyctl query --stream $stream --order score --limit 10"
+"$ctl" query --stream "$stream" --order score --limit 10 2>/dev/null
+
+echo "== anomalyctl status"
+"$ctl" status
+
+echo "== stopping anomalyd"
+kill -TERM "$pid"
+wait "$pid"
+trap - EXIT
+echo "anomalyd exited cleanly; its log is in $state/anomalyd.log"

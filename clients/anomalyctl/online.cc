@@ -7,20 +7,16 @@
 #include <cstdio>
 #include <ctime>
 #include <iostream>
+#include <map>
 #include <thread>
 #include <zmq.hpp>
 
 #include "clients/client.h"
+#include "daemon/clock.h"
 #include "model/csv.h"
 
 namespace anomalyd::ctl {
 namespace {
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Json(const google::protobuf::Message& m) {
   std::string out;
@@ -185,7 +181,7 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
 Status RunQuery(const Endpoints& e, const QueryArgs& a) {
   pb::Request req;
   pb::QueryRequest* q = req.mutable_query();
-  const int64_t now = NowMicros();
+  const int64_t now = WallMicros();
   int64_t t = 0;
   if (!a.since.empty()) {
     ANOMALYD_RETURN_IF_ERROR(ParseTime(a.since, now, &t));
@@ -213,6 +209,14 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
   } else if (a.format != "json") {
     return Status::InvalidArgument("--format must be table, json or csv");
   }
+  // Feature names per stream, to name the top feature; best effort.
+  std::map<std::string, std::vector<std::string>> names;
+  pb::StatusResponse status;
+  if (GetStatus(e, &status).ok()) {
+    for (const auto& st : status.streams()) {
+      names[st.stream()].assign(st.feature_names().begin(), st.feature_names().end());
+    }
+  }
   zmq::context_t ctx(1);
   Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms));
   for (;;) {
@@ -224,7 +228,10 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
       for (int j = 0; j < an.contributions_size(); ++j) {
         if (top < 0 || an.contributions(j) > an.contributions(top)) top = j;
       }
-      std::string top_s = top < 0 ? "-" : "#" + std::to_string(top);
+      const auto& fn = names[an.stream()];
+      std::string top_s = top < 0 ? "-"
+                          : top < static_cast<int>(fn.size()) ? fn[top]
+                                                              : "#" + std::to_string(top);
       if (top >= 0) {
         double sum = 0;
         for (float c : an.contributions()) sum += c;
