@@ -181,6 +181,7 @@ Status ReadEndpoints(TableReader& r, EndpointOptions* e) {
   ANOMALYD_RETURN_IF_ERROR(r.String("ingest", &e->ingest));
   ANOMALYD_RETURN_IF_ERROR(r.String("control", &e->control));
   ANOMALYD_RETURN_IF_ERROR(r.String("alerts", &e->alerts));
+  ANOMALYD_RETURN_IF_ERROR(r.String("metrics", &e->metrics));
   if (e->score.empty()) return Status::InvalidArgument("endpoints.score: must not be empty");
   if (e->control.empty()) return Status::InvalidArgument("endpoints.control: must not be empty");
   return r.CheckUnknown();

@@ -28,6 +28,8 @@ struct EndpointOptions {
   std::string ingest = "tcp://127.0.0.1:7602";
   std::string control = "tcp://127.0.0.1:7603";
   std::string alerts = "tcp://127.0.0.1:7604";
+  // Prometheus text format over HTTP (GET /metrics); "" turns it off.
+  std::string metrics = "tcp://127.0.0.1:7605";
 };
 
 // [batcher]

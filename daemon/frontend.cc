@@ -55,9 +55,39 @@ void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout
 
 }  // namespace
 
-void Service::CountError(ErrorCode code) {
-  const size_t i = static_cast<size_t>(code);
-  errors_[i < errors_.size() ? i : errors_.size() - 1]++;
+void Service::CountError(ErrorCode code) { metrics_.CountError(code); }
+
+void Service::OnMetricsSocket() {
+  // A ZMQ_STREAM socket: [connection id][bytes]. An empty payload is a
+  // connect or disconnect notice. One request per connection, then close.
+  std::vector<zmq::message_t> frames;
+  if (!zmq::recv_multipart(*metrics_http_, std::back_inserter(frames), zmq::recv_flags::dontwait) ||
+      frames.size() != 2 || frames[1].size() == 0) {
+    return;
+  }
+  const std::string request = frames[1].to_string();
+  std::string status = "200 OK", body;
+  if (request.rfind("GET /metrics", 0) == 0) {
+    Metrics::Gauges g;
+    g.queue_records = queue_->records();
+    g.storage_ok = writer_->healthy();
+    g.started_us = started_us_;
+    g.streams = streams_.Status();
+    body = metrics_.Render(g);
+  } else {
+    status = "404 Not Found";
+    body = "anomalyd serves GET /metrics only\n";
+  }
+  const std::string response = "HTTP/1.1 " + status +
+                               "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8"
+                               "\r\nContent-Length: " + std::to_string(body.size()) +
+                               "\r\nConnection: close\r\n\r\n" + body;
+  const std::string id = frames[0].to_string();
+  metrics_http_->send(zmq::buffer(id), zmq::send_flags::sndmore);
+  metrics_http_->send(zmq::buffer(response), zmq::send_flags::none);
+  // An empty message closes the connection.
+  metrics_http_->send(zmq::buffer(id), zmq::send_flags::sndmore);
+  metrics_http_->send(zmq::message_t(), zmq::send_flags::none);
 }
 
 void Service::Send(zmq::socket_t& socket, const Origin& origin,
@@ -84,6 +114,7 @@ void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
   Origin origin;
   origin.endpoint = endpoint;
   zmq::message_t* payload = nullptr;
+  metrics_.CountRequest();
   if (endpoint == Endpoint::kIngest) {
     if (frames.size() != 1) {
       CountError(pb::MALFORMED);
@@ -152,6 +183,7 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
   pending->request_id = req.request_id();
   pending->contributions = req.score().contributions();
   pending->received = std::chrono::steady_clock::now();
+  pending->latency = &metrics_.latency_seconds();
   pending->response.set_request_id(req.request_id());
   if (origin.endpoint != Endpoint::kIngest) {
     size_t n = 0;
@@ -260,6 +292,7 @@ Status Service::Run(Signals* signals) {
   ANOMALYD_RETURN_IF_ERROR(bind(ingest_, zmq::socket_type::pull, config_.endpoints.ingest, "ingest"));
   ANOMALYD_RETURN_IF_ERROR(bind(control_, zmq::socket_type::router, config_.endpoints.control, "control"));
   ANOMALYD_RETURN_IF_ERROR(bind(alerts_, zmq::socket_type::pub, config_.endpoints.alerts, "alerts"));
+  ANOMALYD_RETURN_IF_ERROR(bind(metrics_http_, zmq::socket_type::stream, config_.endpoints.metrics, "metrics"));
 
   writer_->Start();
   scorer_->Start();
@@ -275,7 +308,10 @@ Status Service::Run(Signals* signals) {
       {score_->handle(), 0, ZMQ_POLLIN, 0},
       {control_->handle(), 0, ZMQ_POLLIN, 0},
   };
+  const size_t ingest_at = items.size();
   if (ingest_) items.push_back({ingest_->handle(), 0, ZMQ_POLLIN, 0});
+  const size_t metrics_at = items.size();
+  if (metrics_http_) items.push_back({metrics_http_->handle(), 0, ZMQ_POLLIN, 0});
   while (!signals->stop.load()) {
     Poll(items, kPollInterval);
     try {
@@ -289,7 +325,10 @@ Status Service::Run(Signals* signals) {
     if (items[2].revents & ZMQ_POLLIN) {
       while (control_->get(zmq::sockopt::events) & ZMQ_POLLIN) OnControlSocket();
     }
-    if (ingest_ && (items[3].revents & ZMQ_POLLIN)) {
+    if (metrics_http_ && (items[metrics_at].revents & ZMQ_POLLIN)) {
+      while (metrics_http_->get(zmq::sockopt::events) & ZMQ_POLLIN) OnMetricsSocket();
+    }
+    if (ingest_ && (items[ingest_at].revents & ZMQ_POLLIN)) {
       for (int k = 0; k < 256; ++k) {
         if (!(ingest_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
         OnScoreSocket(*ingest_, Endpoint::kIngest);

@@ -55,6 +55,11 @@ inline void SendPending(Outbox& outbox, PendingReply& pending) {
     pending.response.clear_score();
   }
   outbox.Reply(pending.origin, pending.response.SerializeAsString());
+  if (pending.latency != nullptr) {
+    pending.latency->Observe(std::chrono::duration<double>(
+                                 std::chrono::steady_clock::now() - pending.received)
+                                 .count());
+  }
 }
 
 }  // namespace anomalyd

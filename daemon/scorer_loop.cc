@@ -108,6 +108,7 @@ void ScoringLoop::ScoreStream(const std::string& stream,
     }
     values = joined.data();
   }
+  if (options_.batch_sizes != nullptr) options_.batch_sizes->Observe(static_cast<double>(n));
   ScoreOptions opts;
   opts.contributions = contributions;
   ScoreOutput out;

@@ -27,6 +27,7 @@ struct ScoringOptions {
   bool durable_replies = true;   // storage.durability == "commit"
   double reservoir_rate = 0.05;
   uint64_t seed = 42;
+  Histogram* batch_sizes = nullptr;  // observes records per scored batch
 };
 
 class ScoringLoop {

@@ -74,13 +74,14 @@ Status Service::Open() {
   return Status::OK();
 }
 
-ScoringOptions Service::MakeScoringOptions() const {
+ScoringOptions Service::MakeScoringOptions() {
   ScoringOptions o;
   o.batcher = config_.batcher;
   o.recalibration = config_.recalibration;
   o.durable_replies = config_.storage.durability == "commit";
   o.reservoir_rate = config_.storage.reservoir_rate;
   o.seed = config_.train.seed;
+  o.batch_sizes = &metrics_.batch_size();
   return o;
 }
 

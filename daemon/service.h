@@ -14,6 +14,7 @@
 #include <zmq.hpp>
 
 #include "daemon/config.h"
+#include "daemon/metrics.h"
 #include "daemon/protocol.h"
 #include "daemon/retrainer.h"
 #include "daemon/scorer_loop.h"
@@ -52,7 +53,7 @@ class Service {
   Status Open();
   Status RestoreStreams();
   Status TrainConfiguredBaselines();
-  ScoringOptions MakeScoringOptions() const;
+  ScoringOptions MakeScoringOptions();
   void Reload();
 
   // I/O thread (frontend.cc).
@@ -64,6 +65,7 @@ class Service {
   void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
                  const Status& s, int record = -1);
   void CountError(ErrorCode code);
+  void OnMetricsSocket();  // a minimal HTTP/1.1 GET /metrics responder
 
   // Control requests (control.cc).
   void OnControlSocket();
@@ -81,7 +83,8 @@ class Service {
   int64_t started_us_ = 0;
 
   zmq::context_t ctx_;
-  std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_;
+  std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_,
+      metrics_http_;
   std::unique_ptr<Store> reader_;  // queries and listings, I/O thread only
   StreamRegistry streams_;
   std::unique_ptr<WorkQueue> queue_;
@@ -89,7 +92,7 @@ class Service {
   std::unique_ptr<Retrainer> retrainer_;
   std::unique_ptr<ScoringLoop> scorer_;
   Signals* signals_ = nullptr;
-  std::array<std::atomic<uint64_t>, 100> errors_{};
+  Metrics metrics_;
 };
 
 }  // namespace anomalyd

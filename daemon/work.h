@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/metrics.h"
 #include "daemon/protocol.h"
 #include "proto/anomalyd.pb.h"
 
@@ -37,6 +38,7 @@ struct PendingReply {
   std::atomic<int> parts_left{0};
   pb::Response response;  // results pre-sized to the request's records
   std::chrono::steady_clock::time_point received;
+  Histogram* latency = nullptr;  // observes receipt-to-reply time; may be null
 };
 
 struct WorkItem {

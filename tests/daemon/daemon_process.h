@@ -73,6 +73,8 @@ class DaemonProcess {
   std::string alerts() const { return "ipc://" + dir_ + "/alerts.sock"; }
   std::string db() const { return dir_ + "/state/anomalyd.db"; }
   std::string dir() const { return dir_; }
+  // The metrics endpoint ("" = off, the default in tests).
+  void set_metrics(std::string endpoint) { metrics_ = std::move(endpoint); }
   pid_t pid() const { return pid_; }
 
   // Writes the config, starts the daemon and waits for READY=1. Returns
@@ -144,6 +146,7 @@ class DaemonProcess {
     c << "[daemon]\nstate_dir = \"" << dir_ << "/state\"\nlog_level = \"info\"\nthreads = 1\n"
       << "[endpoints]\nscore = \"" << score() << "\"\ningest = \"" << ingest()
       << "\"\ncontrol = \"" << control() << "\"\nalerts = \"" << alerts() << "\"\n"
+      << "metrics = \"" << metrics_ << "\"\n"
       << "[model]\nhidden = [16, 8]\nlatent = 2\n"
       << "[training]\nmax_epochs = 120\nbatch_size = 64\ndevice = \"cpu\"\n"
       << "[streams.default]\nbaseline = \"" << dir_ << "/base.csv\"\n"
@@ -181,7 +184,7 @@ class DaemonProcess {
     fd_ = -1;
   }
 
-  std::string dir_, extra_;
+  std::string dir_, extra_, metrics_;
   pid_t pid_ = -1;
   int fd_ = -1;
   std::atomic<bool> listening_{false};

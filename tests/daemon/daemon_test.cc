@@ -1,5 +1,7 @@
 // Integration tests: the real anomalyd binary, real ZeroMQ sockets, the real
 // SQLite file. Each test starts its own daemon in a temp dir.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -489,6 +491,66 @@ TEST_F(DaemonTest, WatchdogPingsWhileHealthy) {
   }
   EXPECT_TRUE(daemon_->Saw("WATCHDOG=1"));
   EXPECT_TRUE(daemon_->Saw("STATUS="));
+}
+
+// A TCP port that was free a moment ago (the kernel's next ephemeral one).
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+// GET path over plain TCP; the whole response.
+std::string HttpGet(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval tv{10, 0};  // never hang the suite on a daemon that does not close
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  (void)::write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
+  const int port = FreePort();
+  daemon_ = std::make_unique<DaemonProcess>(tmp_.path().string());
+  daemon_->set_metrics("tcp://127.0.0.1:" + std::to_string(port));
+  std::string why;
+  ASSERT_TRUE(daemon_->Start(&why)) << why;
+  score_ = std::make_unique<Client>(ctx_, daemon_->score(), std::chrono::seconds(20));
+  pb::Response resp;
+  ASSERT_OK(score_->Call(ScoreRequest({NormalRecord(rng_), AnomalousRecord(rng_)}, "", "p", true), &resp));
+  EXPECT_EQ(score_->Call(ScoreRequest({{1, 2}}, "", "q", true), &resp).code(), pb::WRONG_DIMENSION);
+  const std::string m = HttpGet(port, "/metrics");
+  EXPECT_EQ(m.rfind("HTTP/1.1 200 OK", 0), 0u) << m;
+  for (const char* line : {"anomalyd_records_scored_total{stream=\"default\"} 2",
+                           "anomalyd_records_flagged_total{stream=\"default\"} 1",
+                           "anomalyd_errors_total{code=\"WRONG_DIMENSION\"} 1",
+                           "anomalyd_model_version{stream=\"default\"} 1",
+                           "anomalyd_request_latency_seconds_count 1",
+                           "anomalyd_batch_size_count 1", "anomalyd_storage_healthy 1",
+                           "anomalyd_queue_records 0"}) {
+    EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
+  }
+  EXPECT_EQ(HttpGet(port, "/").rfind("HTTP/1.1 404", 0), 0u);
 }
 
 TEST(DaemonConfigTest, CheckConfigReportsTheBadKey) {

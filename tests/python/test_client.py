@@ -69,6 +69,7 @@ score = "{ep['score']}"
 ingest = ""
 control = "{ep['control']}"
 alerts = "{ep['alerts']}"
+metrics = ""
 
 [model]
 hidden = [16, 8]

@@ -1,0 +1,118 @@
+#include "daemon/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace anomalyd {
+namespace {
+
+std::string Num(double v) {
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+// Label values escaped as the text format requires.
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void Header(std::string* out, const char* name, const char* type, const char* help) {
+  *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+
+}  // namespace
+
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), buckets_(bounds_.size() + 1) {}
+
+void Histogram::Observe(double v) {
+  size_t i = 0;
+  while (i < bounds_.size() && v > bounds_[i]) ++i;
+  buckets_[i]++;
+  count_++;
+  sum_micro_ += static_cast<uint64_t>(std::llround(std::max(0.0, v) * 1e6));
+}
+
+void Histogram::Render(const std::string& name, std::string* out) const {
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i <= bounds_.size(); ++i) {
+    cumulative += buckets_[i].load();
+    const double le = i < bounds_.size() ? bounds_[i] : INFINITY;
+    *out += name + "_bucket{le=\"" + Num(le) + "\"} " + std::to_string(cumulative) + "\n";
+  }
+  *out += name + "_sum " + Num(static_cast<double>(sum_micro_.load()) / 1e6) + "\n";
+  *out += name + "_count " + std::to_string(count_.load()) + "\n";
+}
+
+Metrics::Metrics()
+    // Records per scored batch: powers of 4 up to the largest max_batch
+    // that makes sense.
+    : batch_size_({1, 4, 16, 64, 256, 1024, 4096, 16384}),
+      // Request latency from receipt to reply, 50 us .. 1 s.
+      latency_({50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
+                50e-3, 100e-3, 250e-3, 1.0}) {}
+
+void Metrics::CountError(pb::ErrorCode code) {
+  const size_t i = static_cast<size_t>(code);
+  errors_[i < errors_.size() ? i : errors_.size() - 1]++;
+}
+
+std::string Metrics::Render(const Gauges& g) const {
+  std::string out;
+  Header(&out, "anomalyd_requests_total", "counter", "Requests received on score and ingest.");
+  out += "anomalyd_requests_total " + std::to_string(requests_.load()) + "\n";
+  Header(&out, "anomalyd_errors_total", "counter", "Requests answered with an error, by code.");
+  for (size_t i = 1; i < errors_.size(); ++i) {
+    const uint64_t n = errors_[i].load();
+    if (n == 0) continue;
+    const std::string code = pb::ErrorCode_IsValid(static_cast<int>(i))
+                                 ? pb::ErrorCode_Name(static_cast<pb::ErrorCode>(i))
+                                 : "OTHER";
+    out += "anomalyd_errors_total{code=\"" + code + "\"} " + std::to_string(n) + "\n";
+  }
+  Header(&out, "anomalyd_records_scored_total", "counter", "Records scored, by stream.");
+  for (const auto& s : g.streams) {
+    out += "anomalyd_records_scored_total{stream=\"" + Escape(s.stream()) + "\"} " +
+           std::to_string(s.scored()) + "\n";
+  }
+  Header(&out, "anomalyd_records_flagged_total", "counter", "Records flagged, by stream.");
+  for (const auto& s : g.streams) {
+    out += "anomalyd_records_flagged_total{stream=\"" + Escape(s.stream()) + "\"} " +
+           std::to_string(s.flagged()) + "\n";
+  }
+  Header(&out, "anomalyd_threshold", "gauge", "Current threshold, by stream.");
+  for (const auto& s : g.streams) {
+    if (s.model_version() == 0) continue;
+    out += "anomalyd_threshold{stream=\"" + Escape(s.stream()) + "\"} " + Num(s.threshold()) + "\n";
+  }
+  Header(&out, "anomalyd_model_version", "gauge", "Serving model version, by stream.");
+  for (const auto& s : g.streams) {
+    out += "anomalyd_model_version{stream=\"" + Escape(s.stream()) + "\"} " +
+           std::to_string(s.model_version()) + "\n";
+  }
+  Header(&out, "anomalyd_batch_size", "histogram", "Records per scored batch.");
+  batch_size_.Render("anomalyd_batch_size", &out);
+  Header(&out, "anomalyd_request_latency_seconds", "histogram",
+         "Time from receiving a score request to sending its reply.");
+  latency_.Render("anomalyd_request_latency_seconds", &out);
+  Header(&out, "anomalyd_queue_records", "gauge", "Records waiting to be scored.");
+  out += "anomalyd_queue_records " + std::to_string(g.queue_records) + "\n";
+  Header(&out, "anomalyd_storage_healthy", "gauge", "1 when the last SQLite commit succeeded.");
+  out += std::string("anomalyd_storage_healthy ") + (g.storage_ok ? "1" : "0") + "\n";
+  Header(&out, "anomalyd_start_time_seconds", "gauge", "Start time, Unix seconds.");
+  out += "anomalyd_start_time_seconds " + Num(static_cast<double>(g.started_us) / 1e6) + "\n";
+  return out;
+}
+
+}  // namespace anomalyd

@@ -1,0 +1,61 @@
+// Metrics: the daemon's counters and histograms, rendered in the Prometheus
+// text exposition format (version 0.0.4). Lock-free to update from any
+// thread; Render takes a consistent-enough snapshot (each value is read
+// atomically, the set of them is not).
+#ifndef ANOMALYD_DAEMON_METRICS_H_
+#define ANOMALYD_DAEMON_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "proto/anomalyd.pb.h"
+
+namespace anomalyd {
+
+// A histogram with fixed upper bounds (Prometheus "le" buckets).
+class Histogram {
+ public:
+  explicit Histogram(std::vector<double> bounds);
+  void Observe(double v);
+  // Appends NAME_bucket{le=...}, NAME_sum and NAME_count lines.
+  void Render(const std::string& name, std::string* out) const;
+
+ private:
+  std::vector<double> bounds_;
+  std::vector<std::atomic<uint64_t>> buckets_;  // one per bound, plus +Inf
+  std::atomic<uint64_t> count_{0};
+  std::atomic<uint64_t> sum_micro_{0};  // sum in millionths, to stay atomic
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  void CountError(pb::ErrorCode code);
+  void CountRequest() { requests_++; }
+  Histogram& batch_size() { return batch_size_; }
+  Histogram& latency_seconds() { return latency_; }
+
+  // The whole exposition. `streams` gives per-stream gauges and counters;
+  // the caller adds what it knows at render time.
+  struct Gauges {
+    uint64_t queue_records = 0;
+    bool storage_ok = true;
+    int64_t started_us = 0;
+    std::vector<pb::StreamStatus> streams;
+  };
+  std::string Render(const Gauges& g) const;
+
+ private:
+  std::atomic<uint64_t> requests_{0};
+  std::array<std::atomic<uint64_t>, 100> errors_{};
+  Histogram batch_size_;
+  Histogram latency_;
+};
+
+}  // namespace anomalyd
+
+#endif  // ANOMALYD_DAEMON_METRICS_H_
