@@ -100,9 +100,46 @@ TEST(ConfigTest, ErrorsNameTheKey) {
   }
 }
 
-TEST(ConfigTest, ShippedConfigParses) {
+// Regression: the shipped file once said method = "pot" after the code's
+// default had become "quantile". It must show the defaults it documents.
+TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   Config c;
   ASSERT_OK(LoadConfig(std::string(ANOMALYD_SOURCE_DIR) + "/config/anomalyd.toml", &c));
+  const Config d;
+  const TrainOptions& t = c.train;
+  EXPECT_EQ(t.model.hidden, d.train.model.hidden);
+  EXPECT_EQ(t.model.latent, d.train.model.latent);
+  EXPECT_EQ(t.model.activation, d.train.model.activation);
+  EXPECT_EQ(t.model.likelihood, d.train.model.likelihood);
+  EXPECT_EQ(t.model.beta, d.train.model.beta);
+  EXPECT_EQ(t.model.score_beta, d.train.model.score_beta);
+  EXPECT_EQ(t.model.normaliser, d.train.model.normaliser);
+  EXPECT_EQ(t.model.ensemble, d.train.model.ensemble);
+  EXPECT_EQ(t.model.samples, d.train.model.samples);
+  EXPECT_EQ(t.max_epochs, d.train.max_epochs);
+  EXPECT_EQ(t.batch_size, d.train.batch_size);
+  EXPECT_EQ(t.learning_rate, d.train.learning_rate);
+  EXPECT_EQ(t.validation_split, d.train.validation_split);
+  EXPECT_EQ(t.holdout_split, d.train.holdout_split);
+  EXPECT_EQ(t.patience, d.train.patience);
+  EXPECT_EQ(t.seed, d.train.seed);
+  EXPECT_EQ(t.device, d.train.device);
+  EXPECT_EQ(t.threshold.method, d.train.threshold.method);
+  EXPECT_EQ(t.threshold.contamination, d.train.threshold.contamination);
+  EXPECT_EQ(t.threshold.risk, d.train.threshold.risk);
+  EXPECT_EQ(t.threshold.initial_quantile, d.train.threshold.initial_quantile);
+  EXPECT_EQ(c.daemon.state_dir, d.daemon.state_dir);
+  EXPECT_EQ(c.endpoints.score, d.endpoints.score);
+  EXPECT_EQ(c.endpoints.metrics, d.endpoints.metrics);
+  EXPECT_EQ(c.batcher.max_batch, d.batcher.max_batch);
+  EXPECT_EQ(c.batcher.queue_records, d.batcher.queue_records);
+  EXPECT_EQ(c.limits.max_message_bytes, d.limits.max_message_bytes);
+  EXPECT_EQ(c.storage.durability, d.storage.durability);
+  EXPECT_EQ(c.storage.reservoir_rate, d.storage.reservoir_rate);
+  EXPECT_EQ(c.recalibration.every_scores, d.recalibration.every_scores);
+  EXPECT_EQ(c.recalibration.max_step, d.recalibration.max_step);
+  EXPECT_EQ(c.recalibration.max_drift, d.recalibration.max_drift);
+  EXPECT_TRUE(c.streams.empty());
 }
 
 TEST(ConfigTest, MissingFileIsIoError) {
