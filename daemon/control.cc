@@ -150,33 +150,11 @@ Status Service::Calibrate(const pb::CalibrateRequest& r) {
 }
 
 void Service::OnControlSocket() {
-  std::vector<zmq::message_t> frames;
-  if (!zmq::recv_multipart(*control_, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
-    return;
-  }
   Origin origin;
-  origin.endpoint = Endpoint::kControl;
-  if (frames.empty()) return;
-  origin.envelope.push_back(frames[0].to_string());
-  size_t payload = 1;
-  if (frames.size() == 3 && frames[1].size() == 0) {
-    origin.envelope.emplace_back();
-    payload = 2;
-  } else if (frames.size() != 2) {
-    if (frames.size() > 1 && frames[1].size() == 0) origin.envelope.emplace_back();
-    SendError(*control_, origin, 0,
-              Status(pb::MALFORMED, "expected one request frame after the routing frames, got " +
-                                        std::to_string(frames.size())));
-    return;
-  }
-  RequestLimits limits{config_.limits.max_message_bytes, config_.limits.max_records_per_request};
   pb::Request req;
-  Status s = DecodeRequest(frames[payload].data(), frames[payload].size(), limits, &req);
-  if (!s.ok()) {
-    SendError(*control_, origin, req.request_id(), s);
-    return;
+  if (ReceiveRequest(*control_, Endpoint::kControl, &origin, &req)) {
+    HandleControl(origin, req);
   }
-  HandleControl(origin, req);
 }
 
 void Service::HandleControl(const Origin& origin, const pb::Request& req) {

@@ -57,6 +57,10 @@ void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout
 
 void Service::CountError(ErrorCode code) { metrics_.CountError(code); }
 
+RequestLimits Service::Limits() const {
+  return {config_.limits.max_message_bytes, config_.limits.max_records_per_request};
+}
+
 void Service::OnMetricsSocket() {
   // A ZMQ_STREAM socket: [connection id][bytes]. An empty payload is a
   // connect or disconnect notice. One request per connection, then close.
@@ -106,36 +110,40 @@ void Service::SendError(zmq::socket_t& socket, const Origin& origin,
   Send(socket, origin, EncodeError(id, s, record));
 }
 
-void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
+bool Service::ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint,
+                             Origin* origin, pb::Request* req) {
   std::vector<zmq::message_t> frames;
   if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
-    return;
+    return false;
   }
-  Origin origin;
-  origin.endpoint = endpoint;
-  zmq::message_t* payload = nullptr;
   metrics_.CountRequest();
+  origin->endpoint = endpoint;
+  zmq::message_t* payload = nullptr;
   if (endpoint == Endpoint::kIngest) {
     if (frames.size() != 1) {
       CountError(pb::MALFORMED);
       spdlog::debug("ingest: message of {} frames dropped", frames.size());
-      return;
+      return false;
     }
     payload = &frames[0];
-  } else if (!SplitRouterMessage(frames, &origin, &payload)) {
-    SendError(socket, origin, 0,
+  } else if (!SplitRouterMessage(frames, origin, &payload)) {
+    SendError(socket, *origin, 0,
               Status(pb::MALFORMED, "expected one request frame after the routing frames, got " +
                                         std::to_string(frames.size())));
-    return;
+    return false;
   }
-  RequestLimits limits{config_.limits.max_message_bytes,
-                       config_.limits.max_records_per_request};
-  pb::Request req;
-  Status s = DecodeRequest(payload->data(), payload->size(), limits, &req);
+  Status s = DecodeRequest(payload->data(), payload->size(), Limits(), req);
   if (!s.ok()) {
-    SendError(socket, origin, req.request_id(), s);
-    return;
+    SendError(socket, *origin, req->request_id(), s);
+    return false;
   }
+  return true;
+}
+
+void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
+  Origin origin;
+  pb::Request req;
+  if (!ReceiveRequest(socket, endpoint, &origin, &req)) return;
   switch (req.body_case()) {
     case pb::Request::kScore:
       HandleScore(origin, req, socket);
@@ -166,12 +174,10 @@ void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
 
 void Service::HandleScore(const Origin& origin, const pb::Request& req,
                           zmq::socket_t& reply_to) {
-  RequestLimits limits{config_.limits.max_message_bytes,
-                       config_.limits.max_records_per_request};
   std::vector<ScorePart> parts;
   int bad = -1;
   Status s = ValidateScoreRequest(
-      req.score(), limits,
+      req.score(), Limits(),
       [this](const std::string& stream) { return streams_.DimensionOf(stream); },
       &parts, &bad);
   if (!s.ok()) {

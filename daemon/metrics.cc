@@ -70,7 +70,7 @@ void Metrics::CountError(pb::ErrorCode code) {
 
 std::string Metrics::Render(const Gauges& g) const {
   std::string out;
-  Header(&out, "anomalyd_requests_total", "counter", "Requests received on score and ingest.");
+  Header(&out, "anomalyd_requests_total", "counter", "Requests received, all endpoints.");
   out += "anomalyd_requests_total " + std::to_string(requests_.load()) + "\n";
   Header(&out, "anomalyd_errors_total", "counter", "Requests answered with an error, by code.");
   for (size_t i = 1; i < errors_.size(); ++i) {

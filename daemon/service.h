@@ -57,6 +57,10 @@ class Service {
   void Reload();
 
   // I/O thread (frontend.cc).
+  // Receives one message and decodes it; false (after answering any error)
+  // when there is no valid request to handle.
+  bool ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin,
+                      pb::Request* req);
   void OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint);
   void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void HandleQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
@@ -65,6 +69,7 @@ class Service {
   void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
                  const Status& s, int record = -1);
   void CountError(ErrorCode code);
+  RequestLimits Limits() const;
   void OnMetricsSocket();  // a minimal HTTP/1.1 GET /metrics responder
 
   // Control requests (control.cc).
