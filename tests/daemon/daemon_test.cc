@@ -493,6 +493,41 @@ TEST_F(DaemonTest, WatchdogPingsWhileHealthy) {
   EXPECT_TRUE(daemon_->Saw("STATUS="));
 }
 
+TEST_F(DaemonTest, AsyncDurabilityRepliesFirstAndStillStores) {
+  StartDaemon("[storage]\ndurability = \"async\"\n");
+  pb::Response resp;
+  ASSERT_OK(score_->Call(ScoreRequest({AnomalousRecord(rng_)}, "", "async", true), &resp));
+  ASSERT_TRUE(resp.score().results(0).flagged());
+  EXPECT_FALSE(resp.score().results(0).stored());  // the reply did not wait
+  for (int i = 0; i < 100 && !StoredIds(daemon_->db()).count("async0"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_TRUE(StoredIds(daemon_->db()).count("async0"));
+}
+
+TEST_F(DaemonTest, SighupReloadsLimits) {
+  StartDaemon();
+  std::vector<std::vector<float>> two = {NormalRecord(rng_), NormalRecord(rng_)};
+  pb::Response resp;
+  ASSERT_OK(score_->Call(ScoreRequest(two, "", "a", true), &resp));
+  std::ofstream(tmp_.file("anomalyd.toml"), std::ios::app)
+      << "[limits]\nmax_records_per_request = 1\n";
+  ::kill(daemon_->pid(), SIGHUP);
+  Status s;
+  for (int i = 0; i < 100; ++i) {
+    s = score_->Call(ScoreRequest(two, "", "b", true), &resp);
+    if (s.code() == pb::TOO_LARGE) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(s.code(), pb::TOO_LARGE);
+  // A broken file on reload keeps the running config.
+  std::ofstream(tmp_.file("anomalyd.toml"), std::ios::app) << "[limits\n";
+  ::kill(daemon_->pid(), SIGHUP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(score_->Call(ScoreRequest(two, "", "c", true), &resp).code(), pb::TOO_LARGE);
+  ASSERT_OK(score_->Call(ScoreRequest({two[0]}, "", "d", true), &resp));
+}
+
 // A TCP port that was free a moment ago (the kernel's next ephemeral one).
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
