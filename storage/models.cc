@@ -67,6 +67,19 @@ std::string ModelName(const std::string& stream, uint32_t version) {
   return "model " + std::to_string(version) + " of stream '" + stream + "'";
 }
 
+// Steps `s` to the end, one ModelRow per result row.
+Status ReadModels(sqlite::Statement& s, const std::string& what,
+                  std::vector<ModelRow>* models) {
+  models->clear();
+  bool row = false;
+  for (;;) {
+    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, what));
+    if (!row) return Status::OK();
+    models->emplace_back();
+    ANOMALYD_RETURN_IF_ERROR(ReadModel(s, &models->back()));
+  }
+}
+
 }  // namespace
 
 Status Store::RegisterModel(const ModelRow& m) {
@@ -158,15 +171,7 @@ Status Store::ListModels(const std::string& stream,
           .c_str()));
   sqlite::ResetOnExit reset(&s);
   s.BindText(1, stream);
-  models->clear();
-  bool row = false;
-  for (;;) {
-    ANOMALYD_RETURN_IF_ERROR(
-        s.Step(&row, "listing the models of stream '" + stream + "'"));
-    if (!row) return Status::OK();
-    models->emplace_back();
-    ANOMALYD_RETURN_IF_ERROR(ReadModel(s, &models->back()));
-  }
+  return ReadModels(s, "listing the models of stream '" + stream + "'", models);
 }
 
 Status Store::ActiveModels(std::vector<ModelRow>* models) {
@@ -176,14 +181,7 @@ Status Store::ActiveModels(std::vector<ModelRow>* models) {
       &s, (std::string(kModelColumns) + "WHERE status = 'active' ORDER BY stream")
               .c_str()));
   sqlite::ResetOnExit reset(&s);
-  models->clear();
-  bool row = false;
-  for (;;) {
-    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, "listing the active models"));
-    if (!row) return Status::OK();
-    models->emplace_back();
-    ANOMALYD_RETURN_IF_ERROR(ReadModel(s, &models->back()));
-  }
+  return ReadModels(s, "listing the active models", models);
 }
 
 Status Store::NextModelVersion(const std::string& stream, uint32_t* version) {
