@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# End-to-end and memory benchmarks of anomalyd against the targets of the
+# "Performance" issue, on the reference model (38 features, hidden [128],
+# latent 8), ending with one table: figure, measured, target, met or not.
+#
+#   bench/suite.sh [--build-dir DIR] [--no-build] [--full] [--duration S]
+#                  [--memory-seconds S] [--transport tcp|ipc]
+#                  [--durability commit|async] [--threads N] [--keep DIR]
+#
+#   --build-dir DIR     build directory (default: build); configured there
+#                       if it has no CMakeCache.txt
+#   --no-build          use the binaries already in the build directory
+#   --full              the long memory run (600 s instead of 60 s) and the
+#                       model benchmark with its defaults (training time and
+#                       both architectures; else --arch reference --no-train)
+#   --duration S        measured seconds of each load run (default 10; each
+#                       also has a 2 s warm-up)
+#   --memory-seconds S  length of the memory run under load (default 60)
+#   --transport T       tcp (127.0.0.1, default) or ipc (sockets in the
+#                       work directory)
+#   --durability D      the daemon's storage.durability (default commit, as
+#                       shipped: a reply waits for its anomalies' commit)
+#   --threads N         the daemon's daemon.threads (default 0: all cores)
+#   --keep DIR          work in DIR and keep it (data, state, logs, samples);
+#                       default: a temp dir removed at exit. A second run in
+#                       the same DIR reuses its data and trained model.
+#
+# Steps: build anomalyd and anomalyd_loadgen (and
+# anomalyd_bench_model when the build knows it); write a 100,000 x 38
+# synthetic baseline and a 20,000-row test set with 1% anomalies
+# (bench/synthetic.awk); start the daemon with the baseline as a
+# configured stream, so it trains the reference model itself (anomalyctl
+# train makes the same bundle bit for bit, but the daemon only serves
+# models in its registry); restart it so it serves the model as it would
+# after any restart; run the model benchmark if built, then the loadgen
+# (bench/loadgen.cc): dense batches of 1, 16, 256, 1024, 4096 records at
+# full speed, single-record requests with 512 in flight, single records at a
+# fixed 10,000 requests/s; then on a fresh restart: idle RSS, and RSS sampled
+# (bench/memory.sh) under about half the measured capacity (dense 1024-record
+# batches at a quarter of their best request rate plus single records at a
+# quarter of theirs). Load data are the rows of the test set.
+#
+# Exit status: 0 when every run finished without an error reply (met or not
+# met targets do not change it), 1 otherwise.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="$root/build"
+do_build=1
+duration=10
+warmup=2
+memory_seconds=60
+full=0
+transport=tcp
+durability=commit
+threads=0
+keep=""
+die() { echo "suite.sh: $*" >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --build-dir) build=$(realpath -m "$2"); shift 2 ;;
+    --no-build) do_build=0; shift ;;
+    --full) memory_seconds=600; full=1; shift ;;
+    --duration) duration=$2; shift 2 ;;
+    --memory-seconds) memory_seconds=$2; shift 2 ;;
+    --transport) transport=$2; shift 2 ;;
+    --durability) durability=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
+    --keep) keep=$(realpath -m "$2"); shift 2 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+[[ "$transport" == tcp || "$transport" == ipc ]] || die "--transport is tcp or ipc"
+
+log() { echo "== $*" >&2; }
+
+# --- build -------------------------------------------------------------------
+build_targets() {
+  if [[ ! -f "$build/CMakeCache.txt" ]]; then
+    log "configuring $build"
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release > /dev/null
+  fi
+  local targets=(anomalyd anomalyd_loadgen)
+  if cmake --build "$build" --target help | grep -q anomalyd_bench_model; then
+    targets+=(anomalyd_bench_model)
+  fi
+  log "building ${targets[*]} in $build"
+  cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" > "$work/build.log" 2>&1 ||
+    { tail -30 "$work/build.log" >&2; die "build failed (log: $work/build.log)"; }
+}
+
+# Copies of the binaries, so that a rebuild in the build directory during
+# the run cannot swap them under us.
+copy_binaries() {
+  mkdir -p "$work/bin"
+  for b in daemon/anomalyd bench/anomalyd_loadgen; do
+    [[ -x "$build/$b" ]] || die "$build/$b is missing (build it, or drop --no-build)"
+    cp "$build/$b" "$work/bin/"
+  done
+  if [[ -x "$build/bench/anomalyd_bench_model" ]]; then
+    cp "$build/bench/anomalyd_bench_model" "$work/bin/"
+  fi
+}
+
+# --- data and daemon ---------------------------------------------------------
+make_data() {
+  # A kept work dir has them already (the generator is deterministic).
+  [[ -s "$work/base.csv" && -s "$work/test.csv" ]] && return
+  log "writing the 100,000 x 38 baseline and a 20,000-row test set"
+  awk -v n=100000 -v dim=38 -v seed=1 -f "$root/bench/synthetic.awk" > "$work/base.csv"
+  awk -v n=20000 -v dim=38 -v seed=2 -v anomalies=0.01 \
+    -f "$root/bench/synthetic.awk" > "$work/test.csv"
+}
+
+# A free TCP port base with the four ports after it free too.
+free_port_base() {
+  local base p busy
+  for _ in $(seq 50); do
+    base=$((20000 + RANDOM % 40000))
+    busy=0
+    for p in $(seq "$base" $((base + 4))); do
+      ss -Htln "sport = :$p" | grep -q . && busy=1
+    done
+    ((busy)) || { echo "$base"; return; }
+  done
+  die "no free ports"
+}
+
+write_config() {
+  if [[ "$transport" == tcp ]]; then
+    local b; b=$(free_port_base)
+    score="tcp://127.0.0.1:$b"; control="tcp://127.0.0.1:$((b + 2))"
+    alerts="tcp://127.0.0.1:$((b + 3))"
+  else
+    score="ipc://$work/score.sock"; control="ipc://$work/control.sock"
+    alerts="ipc://$work/alerts.sock"
+  fi
+  cat > "$work/anomalyd.toml" <<EOF
+# Written by bench/suite.sh: the reference model, shipped defaults otherwise.
+[daemon]
+state_dir = "$work/state"
+log_level = "info"
+threads = $threads
+[endpoints]
+score = "$score"
+ingest = ""
+control = "$control"
+alerts = "$alerts"
+metrics = ""
+[model]
+hidden = [128]
+latent = 8
+[training]
+device = "cpu"
+[storage]
+durability = "$durability"
+[streams.bench]
+baseline = "$work/base.csv"
+EOF
+}
+
+daemon_pid=""
+# Starts the daemon and waits for "anomalyd ready" in its log.
+start_daemon() {
+  local logf="$work/daemon.$1.log" waited=0
+  "$work/bin/anomalyd" --config "$work/anomalyd.toml" > "$logf" 2>&1 &
+  daemon_pid=$!
+  until grep -q "anomalyd ready" "$logf"; do
+    kill -0 "$daemon_pid" 2>/dev/null || { cat "$logf" >&2; die "anomalyd exited"; }
+    ((waited++ < 1800)) || die "anomalyd not ready after 15 minutes"
+    sleep 0.5
+  done
+}
+
+stop_daemon() {
+  [[ -n "$daemon_pid" ]] || return 0
+  kill -TERM "$daemon_pid" 2>/dev/null || true
+  wait "$daemon_pid" 2>/dev/null || true
+  daemon_pid=""
+}
+
+cleanup() {
+  [[ -z "$daemon_pid" ]] || kill -KILL "$daemon_pid" 2>/dev/null || true
+  [[ -n "$keep" ]] || rm -rf "$work"
+}
+
+# --- runs --------------------------------------------------------------------
+declare -A R   # results: R[name.key] from RESULT lines
+
+# Keeps key=value pairs of a RESULT line as R[name.key].
+keep_result() {
+  local name=$1 line=$2 kv
+  for kv in ${line#RESULT}; do [[ "$kv" != *=* ]] || R[$name.${kv%%=*}]=${kv#*=}; done
+}
+
+# loadgen NAME ARGS...: one run, its output to the log and NAME.out. A
+# failed run leaves $work/FAILED (runs may be in subshells).
+loadgen() {
+  local name=$1; shift
+  log "loadgen $name: $*"
+  local out="$work/$name.out" rc=0
+  "$work/bin/anomalyd_loadgen" --endpoint "$score" --stream bench --dim 38 \
+    --csv "$work/test.csv" --duration "$duration" --warmup "$warmup" \
+    --daemon-pid "$daemon_pid" --label "$name" "$@" > "$out" 2>&1 || rc=$?
+  cat "$out" >&2
+  if ((rc != 0)); then touch "$work/FAILED"; R[$name.errors]=1; fi
+  local line; line=$(grep '^RESULT ' "$out" || true)
+  [[ -z "$line" ]] || keep_result "$name" "$line"
+}
+
+# Closed-loop dense runs; enough records in flight to fill max_batch (4096)
+# a few times over.
+throughput_runs() {
+  local b inflight
+  for b in 1 16 256 1024 4096; do
+    inflight=$(( 16384 / b )); ((inflight >= 4)) || inflight=4
+    ((inflight <= 512)) || inflight=512
+    loadgen "dense$b" --form dense --batch "$b" --inflight "$inflight"
+  done
+  loadgen single --form record --batch 1 --connections 2 --inflight 256
+  loadgen rate10k --form record --batch 1 --rate 10000
+}
+
+mem_idle=""
+# Fresh daemon: idle RSS, then RSS under about half the measured capacity.
+memory_runs() {
+  stop_daemon
+  start_daemon memory
+  log "idle memory (10 s)"
+  mem_idle=$("$root/bench/memory.sh" --pid "$daemon_pid" --seconds 10 | grep '^RESULT')
+  keep_result idle "$mem_idle"
+  local dense_rate single_rate
+  dense_rate=$(awk -v r="${R[dense1024.requests_per_s]:-0}" 'BEGIN { printf "%d", r / 4 }')
+  single_rate=$(awk -v r="${R[single.requests_per_s]:-0}" 'BEGIN { printf "%d", r / 4 }')
+  ((dense_rate > 0 && single_rate > 0)) || { log "no capacity measured: no load run"; return; }
+  log "memory under load for $memory_seconds s: dense 1024 at $dense_rate req/s + single at $single_rate req/s"
+  "$root/bench/memory.sh" --pid "$daemon_pid" --seconds "$memory_seconds" \
+    --samples "$work/memory.samples" > "$work/memory.out" &
+  local sampler=$!
+  local saved=$duration; duration=$memory_seconds warmup=0
+  loadgen mem_dense --form dense --batch 1024 --rate "$dense_rate" &
+  local p1=$!
+  loadgen mem_single --form record --batch 1 --rate "$single_rate"
+  wait "$p1"
+  duration=$saved warmup=2
+  wait "$sampler" || true
+  cat "$work/memory.out" >&2
+  keep_result load "$(grep '^RESULT' "$work/memory.out" || true)"
+  # mem_dense ran in a subshell: its results come from its output file.
+  keep_result mem_dense "$(grep '^RESULT' "$work/mem_dense.out" || true)"
+  sleep 5
+  keep_result after "$("$root/bench/memory.sh" --pid "$daemon_pid" --seconds 0 | grep '^RESULT')"
+}
+
+# --- the table ---------------------------------------------------------------
+# row FIGURE MEASURED TARGET VERDICT NOTE
+row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
+
+# verdict VALUE OP LIMIT [ERRORS]: met / not met / "errors".
+verdict() {
+  local v=$1 op=$2 lim=$3 errs=${4:-0}
+  [[ -n "$v" ]] || { echo "not run"; return; }
+  [[ "$errs" == 0 ]] || { echo "**errors ($errs)**"; return; }
+  awk -v v="$v" -v l="$lim" -v op="$op" 'BEGIN {
+    ok = (op == ">=") ? v >= l : v <= l; print ok ? "met" : "**not met**" }'
+}
+
+fmt() { awk -v v="${1:-}" -v d="${2:-0}" 'BEGIN { if (v == "") print "-"; else printf "%\047.*f", d, v }'; }
+cpu() { echo "loadgen $(fmt "${R[$1.loadgen_cpu]:-}" 2) / daemon $(fmt "${R[$1.daemon_cpu]:-}" 2) cores"; }
+
+print_table() {
+  echo
+  echo "anomalyd end-to-end and memory ($(date -u +%FT%TZ), $(nproc) x $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
+  echo "load average before: $load_before; after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "transport $transport, durability $durability, daemon threads $threads, runs of ${duration} s (+2 s warm-up), memory run ${memory_seconds} s"
+  echo
+  row "figure" "measured" "target" "result" "CPU (loadgen / daemon) and notes"
+  row "---" "---" "---" "---" "---"
+  local b n
+  for b in 1 16 256 1024 4096; do
+    n=dense$b
+    local target="-" v="-"
+    [[ $b == 1024 ]] && target="≥ 3,000,000"
+    v=${R[$n.records_per_s]:-}
+    row "dense batches of $b: records/s" "$(fmt "$v")" "$target" \
+      "$([[ $b == 1024 ]] && verdict "$v" ">=" 3000000 "${R[$n.errors]:-}" || echo "${R[$n.errors]:+errors ${R[$n.errors]}}")" \
+      "$(cpu "$n"); p99 $(fmt "${R[$n.p99_us]:-}") µs"
+  done
+  row "single-record requests/s (2 × 256 in flight)" "$(fmt "${R[single.requests_per_s]:-}")" "≥ 100,000" \
+    "$(verdict "${R[single.requests_per_s]:-}" ">=" 100000 "${R[single.errors]:-}")" "$(cpu single)"
+  row "fixed 10,000 req/s single-record p99 (µs)" "$(fmt "${R[rate10k.p99_us]:-}" 1)" "≤ 250" \
+    "$(verdict "${R[rate10k.p99_us]:-}" "<=" 250 "${R[rate10k.errors]:-}")" \
+    "p50 $(fmt "${R[rate10k.p50_us]:-}" 1), p99.9 $(fmt "${R[rate10k.p999_us]:-}" 1) µs; send lag p99 $(fmt "${R[rate10k.send_lag_p99_us]:-}" 1) µs; $(cpu rate10k)"
+  row "idle RSS, one stream loaded (MB)" "$(fmt "${R[idle.rss_last_mb]:-}" 1)" "≤ 200" \
+    "$(verdict "${R[idle.rss_last_mb]:-}" "<=" 200)" "VmHWM $(fmt "${R[idle.hwm_mb]:-}" 1) MB"
+  row "RSS slope under load, 2nd half (MB/min)" "$(fmt "${R[load.slope_mb_per_min]:-}" 2)" "no growth (≤ 1)" \
+    "$(verdict "${R[load.slope_mb_per_min]:-}" "<=" 1 "$(( ${R[mem_dense.errors]:-0} + ${R[mem_single.errors]:-0} ))")" \
+    "${memory_seconds} s at $(fmt "${R[mem_dense.records_per_s]:-}") dense + $(fmt "${R[mem_single.requests_per_s]:-}") single records/s"
+  row "RSS at the end of the load / max (MB)" "$(fmt "${R[load.rss_last_mb]:-}" 1) / $(fmt "${R[load.rss_max_mb]:-}" 1)" "-" "-" \
+    "VmHWM $(fmt "${R[load.hwm_mb]:-}" 1) MB; 5 s after the load $(fmt "${R[after.rss_last_mb]:-}" 1) MB"
+}
+
+# --- main --------------------------------------------------------------------
+if [[ -n "$keep" ]]; then work=$keep; mkdir -p "$work"; else work=$(mktemp -d /tmp/anomalyd-suite.XXXXXX); fi
+trap cleanup EXIT
+rm -f "$work/FAILED"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+((do_build)) && build_targets
+copy_binaries
+make_data
+write_config
+log "starting anomalyd: it trains the reference model on the baseline"
+start_daemon train
+grep -E "training stream|trained|ready" "$work/daemon.train.log" >&2 || true
+stop_daemon
+log "restarting anomalyd: it restores the model from its registry"
+start_daemon serve
+if [[ -x "$work/bin/anomalyd_bench_model" ]]; then
+  # Its defaults include a training run of minutes: only with --full.
+  model_args=(--arch reference --no-train)
+  ((full)) && model_args=()
+  log "model benchmark: anomalyd_bench_model ${model_args[*]}"
+  (cd "$work" && timeout 900 ./bin/anomalyd_bench_model "${model_args[@]}") >&2 ||
+    log "anomalyd_bench_model failed"
+else
+  log "no anomalyd_bench_model in $build/bench: model benchmark skipped"
+fi
+throughput_runs
+memory_runs
+stop_daemon
+print_table
+[[ ! -e "$work/FAILED" ]]
