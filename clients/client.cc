@@ -4,9 +4,17 @@
 
 namespace anomalyd {
 
+void SetCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys) {
+  if (!keys.enabled()) return;
+  socket.set(zmq::sockopt::curve_serverkey, keys.server_key);
+  socket.set(zmq::sockopt::curve_publickey, keys.client.public_key);
+  socket.set(zmq::sockopt::curve_secretkey, keys.client.secret_key);
+}
+
 Client::Client(zmq::context_t& ctx, std::string endpoint,
-               std::chrono::milliseconds timeout)
-    : ctx_(ctx), endpoint_(std::move(endpoint)), timeout_(timeout) {
+               std::chrono::milliseconds timeout, CurveClientKeys curve)
+    : ctx_(ctx), endpoint_(std::move(endpoint)), timeout_(timeout),
+      curve_(std::move(curve)) {
   // Start ids at a random point so two clients' ids are unlikely to be
   // confused in logs.
   next_id_ = std::random_device{}() | 1;
@@ -16,6 +24,7 @@ Client::Client(zmq::context_t& ctx, std::string endpoint,
 void Client::Reconnect() {
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 0);
+  SetCurveClient(*socket_, curve_);
   socket_->connect(endpoint_);
 }
 

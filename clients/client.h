@@ -3,7 +3,9 @@
 // A DEALER socket; each call sends one Request and waits for the Response
 // with the same request_id. On a timeout the socket is closed and reopened
 // (the zguide's "Lazy Pirate"), so a late reply can never be taken for the
-// answer to a later request. Not thread-safe: one Client per thread.
+// answer to a later request. With CURVE keys the socket encrypts and
+// authenticates itself to the server (an endpoint with [auth] on).
+// Not thread-safe: one Client per thread.
 #ifndef ANOMALYD_CLIENTS_CLIENT_H_
 #define ANOMALYD_CLIENTS_CLIENT_H_
 
@@ -13,15 +15,23 @@
 #include <string>
 #include <zmq.hpp>
 
+#include "clients/curve_keys.h"
 #include "proto/anomalyd.pb.h"
 #include "proto/status.h"
 
 namespace anomalyd {
 
+// Makes `socket` a CURVE client of the server `keys` names; nothing when
+// keys are empty. Call before connect. Throws zmq::error_t (bad keys).
+void SetCurveClient(zmq::socket_t& socket, const CurveClientKeys& keys);
+
 class Client {
  public:
+  // `curve`: keys for an endpoint that requires CURVE (LoadClientKeys reads
+  // them from files); empty for a plaintext endpoint.
   Client(zmq::context_t& ctx, std::string endpoint,
-         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+         std::chrono::milliseconds timeout = std::chrono::seconds(30),
+         CurveClientKeys curve = {});
 
   // Sends `request` (its request_id is set by the client) and waits for the
   // reply. Transport failures are IO_ERROR (timeout: "no reply within ...");
@@ -37,6 +47,7 @@ class Client {
   zmq::context_t& ctx_;
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
+  CurveClientKeys curve_;
   std::unique_ptr<zmq::socket_t> socket_;
   uint64_t next_id_ = 1;
 };

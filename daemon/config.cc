@@ -91,6 +91,21 @@ class TableReader {
     return Status::OK();
   }
 
+  Status StringList(const char* key, std::vector<std::string>* out) {
+    const toml::node* n = Find(key);
+    if (n == nullptr) return Status::OK();
+    const toml::array* a = n->as_array();
+    if (a == nullptr) return Bad(key, "must be an array of strings");
+    std::vector<std::string> v;
+    for (const toml::node& e : *a) {
+      std::optional<std::string> x = e.value_exact<std::string>();
+      if (!x) return Bad(key, "must be an array of strings");
+      v.push_back(*x);
+    }
+    *out = std::move(v);
+    return Status::OK();
+  }
+
   // INVALID_ARGUMENT naming the first key that no getter asked for.
   Status CheckUnknown() const {
     if (table_ == nullptr) return Status::OK();
@@ -232,6 +247,28 @@ Status ReadRecalibration(TableReader& r, RecalibrationOptions* o) {
   return r.CheckUnknown();
 }
 
+Status ReadAuth(TableReader& r, AuthOptions* a) {
+  ANOMALYD_RETURN_IF_ERROR(r.Bool("enabled", &a->enabled));
+  ANOMALYD_RETURN_IF_ERROR(r.String("server_secret_key", &a->server_secret_key));
+  ANOMALYD_RETURN_IF_ERROR(r.String("clients_dir", &a->clients_dir));
+  ANOMALYD_RETURN_IF_ERROR(r.String("control_clients_dir", &a->control_clients_dir));
+  ANOMALYD_RETURN_IF_ERROR(r.StringList("endpoints", &a->endpoints));
+  static const std::set<std::string> kCurveEndpoints = {"score", "ingest", "control", "alerts"};
+  for (const std::string& e : a->endpoints) {
+    if (!kCurveEndpoints.count(e)) {
+      return Status::InvalidArgument("auth.endpoints: '" + e +
+                                     "' is not one of score, ingest, control, alerts");
+    }
+  }
+  if (a->enabled && a->server_secret_key.empty()) {
+    return Status::InvalidArgument("auth.server_secret_key: must be set when auth is enabled");
+  }
+  if (a->enabled && a->clients_dir.empty()) {
+    return Status::InvalidArgument("auth.clients_dir: must be set when auth is enabled");
+  }
+  return r.CheckUnknown();
+}
+
 Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* out) {
   if (t == nullptr) return Status::OK();
   for (const auto& [name, node] : *t) {
@@ -321,7 +358,8 @@ Status ParseConfig(std::string_view text, const std::string& source,
   Status st;
   static const std::set<std::string> kSections = {
       "model",   "training", "threshold", "daemon",        "endpoints",
-      "batcher", "limits",   "storage",   "recalibration", "streams"};
+      "batcher", "limits",   "storage",   "recalibration", "streams",
+      "auth"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::InvalidArgument(source + ": unknown key '" +
@@ -337,6 +375,7 @@ Status ParseConfig(std::string_view text, const std::string& source,
   TableReader limits(Section(root, "limits", &st), "limits");
   TableReader storage(Section(root, "storage", &st), "storage");
   TableReader recal(Section(root, "recalibration", &st), "recalibration");
+  TableReader auth(Section(root, "auth", &st), "auth");
   const toml::table* streams = Section(root, "streams", &st);
   ANOMALYD_RETURN_IF_ERROR(st.WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadModel(model, &c.train.model).WithContext(source));
@@ -348,6 +387,7 @@ Status ParseConfig(std::string_view text, const std::string& source,
   ANOMALYD_RETURN_IF_ERROR(ReadLimits(limits, &c.limits).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadStorage(storage, &c.storage).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadRecalibration(recal, &c.recalibration).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadAuth(auth, &c.auth).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadStreams(streams, &c.streams).WithContext(source));
   c.recalibration.threshold = c.train.threshold;
   *config = std::move(c);

@@ -64,6 +64,20 @@ struct StorageOptions {
   int64_t retention_rows = 0;       // keep at most this many; 0 = no bound
 };
 
+// [auth]: CURVE encryption and client keys on the ZeroMQ endpoints, checked
+// through ZAP (RFC 27). Key files: clients/curve_keys.h.
+struct AuthOptions {
+  bool enabled = false;
+  std::string server_secret_key;  // NAME.key_secret; no group/other access
+  // NAME.key files of the clients allowed on score, ingest and alerts.
+  std::string clients_dir;
+  // Clients allowed on control (and, being trusted, on the others too);
+  // "" = the clients_dir ones.
+  std::string control_clients_dir;
+  // The endpoints that require CURVE (metrics is HTTP and cannot).
+  std::vector<std::string> endpoints = {"score", "ingest", "control", "alerts"};
+};
+
 // [streams.NAME]
 struct StreamConfig {
   std::string baseline;  // CSV trained at start-up when NAME has no model
@@ -78,6 +92,7 @@ struct Config {
   LimitOptions limits;
   StorageOptions storage;
   RecalibrationOptions recalibration;  // its .threshold mirrors [threshold]
+  AuthOptions auth;
   std::map<std::string, StreamConfig> streams;
 };
 

@@ -283,6 +283,7 @@ Status Service::Run(Signals* signals) {
                 static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
     }
     if (type == zmq::socket_type::router) sock->set(zmq::sockopt::router_mandatory, false);
+    if (auth_) auth_->Secure(*sock, name);  // CURVE options must precede bind
     try {
       sock->bind(addr);
     } catch (const zmq::error_t& e) {

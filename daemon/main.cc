@@ -8,6 +8,7 @@
 #include <csignal>
 #include <iostream>
 
+#include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/service.h"
 #include "model/model.h"
@@ -43,6 +44,9 @@ int main(int argc, char** argv) {
 
   Config config;
   Status s = LoadConfig(config_path, &config, overrides);
+  // Key files are part of the configuration: a bad or unprotected one stops
+  // the daemon here rather than letting it serve without protection.
+  if (s.ok()) s = CheckAuthKeys(config.auth);
   if (!s.ok()) {
     std::cerr << "anomalyd: " << s.ToString() << "\n";
     return 2;

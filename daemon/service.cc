@@ -45,6 +45,13 @@ Status Service::Create(const Config& config, std::string config_path,
 Status Service::Open() {
   namespace fs = std::filesystem;
   started_us_ = WallMicros();
+  if (config_.auth.enabled) {
+    ANOMALYD_RETURN_IF_ERROR(Authenticator::Start(ctx_, config_.auth, &auth_));
+    if (!config_.endpoints.metrics.empty()) {
+      spdlog::warn("auth: the metrics endpoint {} is plain HTTP, not covered by CURVE",
+                   config_.endpoints.metrics);
+    }
+  }
   const std::string& state = config_.daemon.state_dir;
   std::error_code ec;
   fs::create_directories(state, ec);
@@ -152,6 +159,11 @@ void Service::Reload() {
   config_.storage.reservoir_rate = fresh.storage.reservoir_rate;
   spdlog::set_level(spdlog::level::from_str(config_.daemon.log_level));
   scorer_->Reconfigure(MakeScoringOptions());
+  if (auth_ && fresh.auth.enabled) {
+    // New client keys take effect at once; a broken folder keeps the old.
+    s = auth_->ReloadClients(fresh.auth);
+    if (!s.ok()) spdlog::error("reload: keeping the client keys: {}", s.ToString());
+  }
   spdlog::info("reloaded {}", config_path_);
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/protocol.h"
@@ -88,6 +89,9 @@ class Service {
   int64_t started_us_ = 0;
 
   zmq::context_t ctx_;
+  // Declared before the sockets so that it outlives them: a CURVE socket
+  // without a ZAP handler would let any client in.
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_,
       metrics_http_;
   std::unique_ptr<Store> reader_;  // queries and listings, I/O thread only

@@ -18,6 +18,13 @@ int main(int argc, char** argv) {
   app.add_option("--control", ep.control, "anomalyd control endpoint")->capture_default_str();
   app.add_option("--alerts", ep.alerts, "anomalyd alerts endpoint")->capture_default_str();
   app.add_option("--timeout-ms", ep.timeout_ms, "Reply timeout")->capture_default_str();
+  std::string server_key, client_key;
+  app.add_option("--server-key", server_key,
+                 "The daemon's public key file (NAME.key), for endpoints with CURVE")
+      ->envname("ANOMALYCTL_SERVER_KEY");
+  app.add_option("--client-key", client_key,
+                 "This client's secret key file (NAME.key_secret, mode 0600)")
+      ->envname("ANOMALYCTL_CLIENT_KEY");
 
   ctl::TrainArgs train;
   auto* t = app.add_subcommand("train", "Train a model bundle on a baseline CSV (offline)");
@@ -103,10 +110,21 @@ int main(int argc, char** argv) {
   tl->add_option("--stream", tail_stream, "Only this stream");
   tl->add_option("-n", tail_count, "Stop after this many (0: never)");
 
+  std::string keygen_dir, keygen_name;
+  auto* kg = app.add_subcommand("keygen", "Make a CURVE key pair: DIR/NAME.key, DIR/NAME.key_secret");
+  kg->add_option("--out", keygen_dir, "Folder for the two files (made 0700 if missing)")->required();
+  kg->add_option("--name", keygen_name, "File name without extension (e.g. the host)")->required();
+
   CLI11_PARSE(app, argc, argv);
 
-  Status result;
-  if (*t) {
+  Status result = LoadClientKeys(server_key, client_key, &ep.curve);
+  if (!result.ok()) {
+    std::cerr << "anomalyctl: " << result.ToString() << "\n";
+    return 1;
+  }
+  if (*kg) {
+    result = ctl::RunKeygen(keygen_dir, keygen_name);
+  } else if (*t) {
     ConfigureThreads(0);
     result = ctl::RunTrain(train);
   } else if (*s && !score.model.empty()) {

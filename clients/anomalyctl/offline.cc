@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 
+#include "clients/curve_keys.h"
 #include "daemon/config.h"
 #include "model/csv.h"
 #include "model/metrics.h"
@@ -202,6 +203,16 @@ Status RunSample(const SampleArgs& args) {
   ANOMALYD_RETURN_IF_ERROR(o.Open(args.out));
   o.os() << FormatCsv(header, rows);
   return o.Close(args.out);
+}
+
+Status RunKeygen(const std::string& dir, const std::string& name) {
+  CurveKeyPair keys;
+  ANOMALYD_RETURN_IF_ERROR(GenerateKeyPair(&keys));
+  std::string pub;
+  ANOMALYD_RETURN_IF_ERROR(WriteKeyFiles(dir, name, keys, &pub));
+  std::cout << "public key  " << pub << "  (give it to the other side)\n"
+            << "secret key  " << pub << "_secret  (mode 0600, keep it here)\n";
+  return Status::OK();
 }
 
 }  // namespace anomalyd::ctl

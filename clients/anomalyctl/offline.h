@@ -39,6 +39,9 @@ struct SampleArgs {
 };
 Status RunSample(const SampleArgs& args);
 
+// Writes a new CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret.
+Status RunKeygen(const std::string& dir, const std::string& name);
+
 }  // namespace anomalyd::ctl
 
 #endif  // ANOMALYD_CLIENTS_ANOMALYCTL_OFFLINE_H_

@@ -44,18 +44,20 @@ std::string G(double v) {
   return buf;
 }
 
-Status Call(const std::string& endpoint, int timeout_ms, pb::Request req,
+Status Call(const Endpoints& e, const std::string& endpoint, pb::Request req,
             pb::Response* resp) {
   static zmq::context_t ctx(1);
-  Client c(ctx, endpoint, std::chrono::milliseconds(timeout_ms));
+  Client c(ctx, endpoint, std::chrono::milliseconds(e.timeout_ms), e.curve);
   return c.Call(std::move(req), resp);
 }
 
-Status GetStatus(const Endpoints& e, pb::StatusResponse* out) {
+// `endpoint`: control, or score (which answers status too) for commands
+// that a client allowed on score only must be able to run.
+Status GetStatus(const Endpoints& e, const std::string& endpoint, pb::StatusResponse* out) {
   pb::Request req;
   req.mutable_status();
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, endpoint, req, &resp));
   *out = resp.status();
   return Status::OK();
 }
@@ -102,7 +104,7 @@ Status ParseTime(const std::string& s, int64_t now_us, int64_t* out_us) {
 
 Status RunStatus(const Endpoints& e, bool json) {
   pb::StatusResponse s;
-  ANOMALYD_RETURN_IF_ERROR(GetStatus(e, &s));
+  ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.control, &s));
   if (json) {
     std::cout << Json(s) << "\n";
     return Status::OK();
@@ -135,7 +137,7 @@ Status RunStatus(const Endpoints& e, bool json) {
 
 Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
   pb::StatusResponse status;
-  ANOMALYD_RETURN_IF_ERROR(GetStatus(e, &status));
+  ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.score, &status));
   const pb::StreamStatus* st = nullptr;
   for (const auto& s : status.streams()) {
     if (s.stream() == args.stream && s.dim() > 0) st = &s;
@@ -146,7 +148,7 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
   std::vector<std::string> names(st->feature_names().begin(), st->feature_names().end());
   ANOMALYD_RETURN_IF_ERROR(SelectFeatures(names, args.data, &table));
   zmq::context_t ctx(1);
-  Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms));
+  Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms), e.curve);
   const size_t d = names.size();
   std::cout << "id,score,reconstruction,kl,p_value,flagged,stored,model_version\n";
   for (size_t begin = 0; begin < table.features.rows; begin += args.batch) {
@@ -212,13 +214,13 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
   // Feature names per stream, to name the top feature; best effort.
   std::map<std::string, std::vector<std::string>> names;
   pb::StatusResponse status;
-  if (GetStatus(e, &status).ok()) {
+  if (GetStatus(e, e.score, &status).ok()) {
     for (const auto& st : status.streams()) {
       names[st.stream()].assign(st.feature_names().begin(), st.feature_names().end());
     }
   }
   zmq::context_t ctx(1);
-  Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms));
+  Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms), e.curve);
   for (;;) {
     pb::Response resp;
     ANOMALYD_RETURN_IF_ERROR(client.Call(req, &resp));
@@ -279,7 +281,7 @@ Status RunRetrain(const Endpoints& e, const RetrainArgs& a) {
     return Status::InvalidArgument("give --csv PATH or --from-reservoir");
   }
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   const uint32_t version = resp.retrain().target_version();
   std::cout << "training stream '" << a.stream << "' version " << version << "\n";
   if (!a.wait) return Status::OK();
@@ -287,7 +289,7 @@ Status RunRetrain(const Endpoints& e, const RetrainArgs& a) {
   for (;;) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     pb::StatusResponse s;
-    ANOMALYD_RETURN_IF_ERROR(GetStatus(e, &s));
+    ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.control, &s));
     for (const pb::StreamStatus& st : s.streams()) {
       if (st.stream() != a.stream) continue;
       const pb::TrainingStatus& t = st.training();
@@ -312,7 +314,7 @@ Status RunModels(const Endpoints& e, const std::string& stream, bool json) {
   pb::Request req;
   req.mutable_models()->set_stream(stream);
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   if (json) {
     std::cout << Json(resp.models()) << "\n";
     return Status::OK();
@@ -333,7 +335,7 @@ Status RunRollback(const Endpoints& e, const std::string& stream, uint32_t to) {
   req.mutable_rollback()->set_stream(stream);
   req.mutable_rollback()->set_to_version(to);
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   std::cout << "stream '" << stream << "' now serves version " << to << "\n";
   return Status::OK();
 }
@@ -352,7 +354,7 @@ Status RunCalibrate(const Endpoints& e, const CalibrateArgs& a) {
   c->set_risk(a.risk);
   c->set_value(a.value);
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   for (const pb::StreamStatus& st : resp.status().streams()) {
     if (st.stream() == a.stream) {
       std::cout << "stream '" << a.stream << "' threshold " << G(st.threshold()) << " ("
@@ -366,7 +368,7 @@ Status RunReload(const Endpoints& e) {
   pb::Request req;
   req.mutable_reload();
   pb::Response resp;
-  ANOMALYD_RETURN_IF_ERROR(Call(e.control, e.timeout_ms, req, &resp));
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   std::cout << "reload requested\n";
   return Status::OK();
 }
@@ -376,6 +378,7 @@ Status RunTail(const Endpoints& e, const std::string& stream, int64_t count) {
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::linger, 0);
   sub.set(zmq::sockopt::subscribe, stream);
+  SetCurveClient(sub, e.curve);
   sub.connect(e.alerts);
   std::printf("%-24s %-12s %-24s %10s %10s %4s\n", "SCORED", "STREAM", "RECORD", "SCORE",
               "THRESHOLD", "VER");

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "clients/curve_keys.h"
 #include "proto/status.h"
 
 namespace anomalyd::ctl {
@@ -14,6 +15,7 @@ struct Endpoints {
   std::string control = "tcp://127.0.0.1:7603";
   std::string alerts = "tcp://127.0.0.1:7604";
   int timeout_ms = 30000;
+  CurveClientKeys curve;  // empty: plaintext endpoints
 };
 
 Status RunStatus(const Endpoints& e, bool json);

@@ -73,6 +73,23 @@ value = 3.5
   EXPECT_DOUBLE_EQ(t.threshold.fixed_value, 3.5);
 }
 
+TEST(ConfigTest, ReadsAuth) {
+  Config c;
+  ASSERT_OK(ParseConfig(R"(
+[auth]
+enabled = true
+server_secret_key = "/k/server.key_secret"
+clients_dir = "/k/clients"
+control_clients_dir = "/k/admins"
+endpoints = ["score", "control"]
+)", "t.toml", &c));
+  EXPECT_TRUE(c.auth.enabled);
+  EXPECT_EQ(c.auth.server_secret_key, "/k/server.key_secret");
+  EXPECT_EQ(c.auth.clients_dir, "/k/clients");
+  EXPECT_EQ(c.auth.control_clients_dir, "/k/admins");
+  EXPECT_EQ(c.auth.endpoints, (std::vector<std::string>{"score", "control"}));
+}
+
 TEST(ConfigTest, ErrorsNameTheKey) {
   struct Case {
     const char* text;
@@ -90,6 +107,10 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"[threshold]\ncontamination = 0.9\n", "threshold.contamination"},
       {"model = 3\n", "model"},
       {"[model\n", "t.toml:1"},
+      {"[auth]\nenabled = true\nclients_dir = \"c\"\n", "auth.server_secret_key"},
+      {"[auth]\nenabled = true\nserver_secret_key = \"s\"\n", "auth.clients_dir"},
+      {"[auth]\nendpoints = [\"metrics\"]\n", "auth.endpoints"},
+      {"[auth]\nendpoints = \"score\"\n", "auth.endpoints"},
   };
   for (const Case& c : cases) {
     Config cfg;
@@ -140,6 +161,11 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.recalibration.max_step, d.recalibration.max_step);
   EXPECT_EQ(c.recalibration.max_drift, d.recalibration.max_drift);
   EXPECT_TRUE(c.streams.empty());
+  EXPECT_EQ(c.auth.enabled, d.auth.enabled);
+  EXPECT_EQ(c.auth.server_secret_key, d.auth.server_secret_key);
+  EXPECT_EQ(c.auth.clients_dir, d.auth.clients_dir);
+  EXPECT_EQ(c.auth.control_clients_dir, d.auth.control_clients_dir);
+  EXPECT_EQ(c.auth.endpoints, d.auth.endpoints);
 }
 
 TEST(ConfigTest, MissingFileIsIoError) {

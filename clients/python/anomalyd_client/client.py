@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 import zmq
+import zmq.auth
 
 import anomalyd_pb2 as pb
 
@@ -105,15 +106,35 @@ def _stream_status(s):
     }
 
 
+def _curve_options(server_key, client_key):
+    """Socket options for a CURVE endpoint ({} for plaintext) from key files
+    in ZeroMQ's certificate format (anomalyctl keygen writes them)."""
+    if server_key is None and client_key is None:
+        return {}
+    if server_key is None or client_key is None:
+        raise ValueError("CURVE needs both server_key and client_key")
+    mode = os.stat(client_key).st_mode & 0o777
+    if mode & 0o077:
+        raise ValueError(f"{client_key} has mode {mode:04o}: a secret key must not "
+                         "be readable or writable by group or others")
+    server_public, _ = zmq.auth.load_certificate(server_key)
+    public, secret = zmq.auth.load_certificate(client_key)
+    if secret is None:
+        raise ValueError(f"{client_key}: no secret-key (give the NAME.key_secret file)")
+    return {zmq.CURVE_SERVERKEY: server_public, zmq.CURVE_PUBLICKEY: public,
+            zmq.CURVE_SECRETKEY: secret}
+
+
 class _Endpoint:
     """One DEALER connection with Lazy Pirate recovery: on a timeout the
     socket is closed and reopened, so a late reply can never be taken for
     the answer to a later request."""
 
-    def __init__(self, ctx, address, timeout_ms):
+    def __init__(self, ctx, address, timeout_ms, curve):
         self._ctx = ctx
         self.address = address
         self.timeout_ms = timeout_ms
+        self._curve = curve
         self._next_id = random.getrandbits(62) | 1
         self._socket = None
         self._open()
@@ -123,6 +144,8 @@ class _Endpoint:
             self._socket.close(linger=0)
         self._socket = self._ctx.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
+        for option, value in self._curve.items():
+            self._socket.setsockopt(option, value)
         self._socket.connect(self.address)
 
     def close(self):
@@ -169,15 +192,19 @@ class Client:
     retrain); alerts: the PUB endpoint that tail() subscribes to. timeout_ms
     bounds the wait for each reply; read-only requests (status, query,
     models) are retried `retries` times on a timeout, scoring and retraining
-    never (a retry could store the same anomaly twice).
+    never (a retry could store the same anomaly twice). For a daemon with
+    [auth] on, server_key is the daemon's public key file (NAME.key) and
+    client_key this client's secret key file (NAME.key_secret, mode 0600).
     """
 
     def __init__(self, score="tcp://127.0.0.1:7601",
                  control="tcp://127.0.0.1:7603",
-                 alerts="tcp://127.0.0.1:7604", timeout_ms=30000, retries=2):
+                 alerts="tcp://127.0.0.1:7604", timeout_ms=30000, retries=2,
+                 server_key=None, client_key=None):
+        self._curve = _curve_options(server_key, client_key)
         self._ctx = zmq.Context()
-        self._score = _Endpoint(self._ctx, score, timeout_ms)
-        self._control = _Endpoint(self._ctx, control, timeout_ms)
+        self._score = _Endpoint(self._ctx, score, timeout_ms, self._curve)
+        self._control = _Endpoint(self._ctx, control, timeout_ms, self._curve)
         self._alerts = alerts
         self._retries = retries
         self._feature_names = {}
@@ -362,6 +389,8 @@ class Client:
         (None: waits forever)."""
         sub = self._ctx.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
+        for option, value in self._curve.items():
+            sub.setsockopt(option, value)
         sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
         sub.connect(self._alerts)
         return self._tail(sub, stream, count, timeout_ms)
