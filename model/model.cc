@@ -8,10 +8,23 @@
 #include <string>
 
 #include "model/model_impl.h"
+#include "model/parallel.h"
 
 namespace anomalyd {
 
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  if (impl_->device.is_cpu()) {
+    impl_->fused = BuildFusedScorer(*impl_);
+    return;
+  }
+  auto on_device = [&](const auto& values, torch::ScalarType type) {
+    std::vector<float> v(values.begin(), values.end());
+    return torch::tensor(v).to(type).to(impl_->device);
+  };
+  impl_->device_offset = on_device(impl_->normaliser.offset(), torch::kFloat64);
+  impl_->device_scale = on_device(impl_->normaliser.scale(), torch::kFloat64);
+  impl_->device_holdout = on_device(impl_->meta.holdout_scores(), torch::kFloat32);
+}
 Model::~Model() = default;
 
 const pb::BundleMeta& Model::meta() const { return impl_->meta; }
@@ -33,6 +46,7 @@ Status Model::Recalibrate(const ThresholdOptions& options) {
 void ConfigureThreads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
   at::set_num_threads(n);
+  WorkerPool::Instance().Resize(n);
   // Looked up at run time: libblas.so.3 is whichever BLAS the system's
   // alternatives point at, and only OpenBLAS has this entry point.
   using SetThreads = void (*)(int);

@@ -81,6 +81,9 @@ struct ScoreOptions {
   bool contributions = false;    // fill ScoreOutput::contributions
   uint32_t samples = 0;          // 0 = the bundle's default
   uint64_t seed = 0;             // for MC draws; same seed => same scores
+  // Score through LibTorch even where the fused CPU path applies (tests
+  // and benchmarks compare the two).
+  bool libtorch = false;
 };
 
 // Per-record results of Model::Score, each vector of length n.
@@ -153,6 +156,7 @@ class Model {
 
  private:
   explicit Model(std::unique_ptr<Impl> impl);
+  void FillPValues(ScoreOutput* out) const;
   std::unique_ptr<Impl> impl_;
   friend struct ModelAccess;
 };

@@ -7,6 +7,7 @@
 
 #include <vector>
 
+#include "model/fused.h"
 #include "model/model.h"
 #include "model/normaliser.h"
 #include "model/vae.h"
@@ -18,7 +19,15 @@ struct Model::Impl {
   Normaliser normaliser;
   std::vector<Vae> members;  // >= 1; scores are averaged over members
   torch::Device device{torch::kCPU};
+  // The CPU fast path for latent-mean scoring; null on other devices.
+  std::unique_ptr<FusedScorer> fused;
+  // On a GPU: the normaliser (double) and the sorted holdout scores, kept
+  // on the device so a batch needs one copy in and one out.
+  torch::Tensor device_offset, device_scale, device_holdout;
 };
+
+// The fused CPU scorer holding copies of `impl`'s weights.
+std::unique_ptr<FusedScorer> BuildFusedScorer(const Model::Impl& impl);
 
 struct ModelAccess {
   static std::unique_ptr<Model> Make(std::unique_ptr<Model::Impl> impl) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "model/model_impl.h"
+#include "model/parallel.h"
 
 namespace anomalyd {
 
@@ -61,6 +62,48 @@ BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
 
 namespace {
 
+FusedLayer FromLinear(const torch::nn::LinearImpl& lin, bool activation) {
+  auto w = lin.weight.detach().to(torch::kCPU).contiguous();
+  auto b = lin.bias.detach().to(torch::kCPU).contiguous();
+  return MakeFusedLayer(w.data_ptr<float>(), b.data_ptr<float>(),
+                        static_cast<size_t>(w.size(1)),
+                        static_cast<size_t>(w.size(0)), activation);
+}
+
+// The Linear layers of a Sequential, in order; each is followed by an
+// activation except the decoder's output layer.
+void AppendLinears(const torch::nn::Sequential& seq,
+                   std::vector<FusedLayer>* out) {
+  for (const auto& m : seq->children()) {
+    if (const auto* lin = m->as<torch::nn::Linear>()) {
+      out->push_back(FromLinear(*lin, true));
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<FusedScorer> BuildFusedScorer(const Model::Impl& impl) {
+  std::vector<FusedMember> members;
+  for (const Vae& vae : impl.members) {
+    FusedMember m;
+    AppendLinears(vae->encoder, &m.encoder);
+    m.encoder.push_back(FromLinear(*vae->encoder_head, false));
+    AppendLinears(vae->decoder, &m.decoder);
+    m.decoder.back().activation = false;
+    if (vae->decoder_logvar.defined()) {
+      auto lv = vae->decoder_logvar.detach().to(torch::kCPU)
+                    .clamp(kDecoderLogvarMin, kDecoderLogvarMax).contiguous();
+      m.SetDecoderLogvar(lv.data_ptr<float>(), static_cast<size_t>(lv.numel()));
+    }
+    members.push_back(std::move(m));
+  }
+  return std::make_unique<FusedScorer>(impl.meta.architecture(), impl.normaliser,
+                                       std::move(members));
+}
+
+namespace {
+
 // Copies a [N] or [N, d] float tensor into a vector.
 void ToVector(const torch::Tensor& t, std::vector<float>* v) {
   auto c = t.to(torch::kCPU).contiguous();
@@ -68,9 +111,19 @@ void ToVector(const torch::Tensor& t, std::vector<float>* v) {
   std::memcpy(v->data(), c.data_ptr<float>(), v->size() * sizeof(float));
 }
 
-// NON_FINITE naming the first record with a NaN or Inf.
+// NON_FINITE naming the first record with a NaN or Inf. A branch-free scan
+// (vectorised by the compiler) first; the culprit is looked for only when
+// there is one.
 Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
   const size_t d = meta.dim();
+  constexpr uint32_t kExponent = 0x7f800000u;  // all ones: Inf or NaN
+  uint32_t bad = 0;
+  for (size_t i = 0; i < n * d; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, rows + i, sizeof bits);
+    bad |= static_cast<uint32_t>((bits & kExponent) == kExponent);
+  }
+  if (bad == 0) return Status::OK();
   for (size_t i = 0; i < n * d; ++i) {
     if (!std::isfinite(rows[i])) {
       return Status(pb::NON_FINITE,
@@ -82,12 +135,72 @@ Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
   return Status::OK();
 }
 
-// The normalised records as an [n, d] tensor on the model's device.
+// Copies floats with the worker pool's threads when there are many (a GPU
+// batch of 64k records is 10 MB: one thread would take longer than the
+// transfer and the forward pass together).
+void ParallelCopy(const float* from, float* to, size_t count) {
+  constexpr size_t kChunk = 256 * 1024;
+  const size_t chunks = (count + kChunk - 1) / kChunk;
+  WorkerPool::Instance().Run(chunks, [&](size_t c) {
+    const size_t begin = c * kChunk;
+    std::memcpy(to + begin, from + begin,
+                std::min(kChunk, count - begin) * sizeof(float));
+  });
+}
+
+// The normalised records as an [n, d] tensor on the model's device. For a
+// GPU the raw rows go through pinned host memory in one asynchronous copy
+// and are normalised there, in double as Normaliser::Apply does.
 torch::Tensor Normalised(const Model::Impl& impl, const float* rows, size_t n) {
-  auto x = torch::empty({static_cast<int64_t>(n), static_cast<int64_t>(impl.meta.dim())},
-                        torch::kFloat32);
-  impl.normaliser.Apply(rows, x.data_ptr<float>(), n);
-  return x.to(impl.device);
+  const std::vector<int64_t> shape = {static_cast<int64_t>(n),
+                                      static_cast<int64_t>(impl.meta.dim())};
+  if (impl.device.is_cpu()) {
+    auto x = torch::empty(shape, torch::kFloat32);
+    impl.normaliser.Apply(rows, x.data_ptr<float>(), n);
+    return x;
+  }
+  auto host = torch::empty(
+      shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  ParallelCopy(rows, host.data_ptr<float>(), static_cast<size_t>(host.numel()));
+  auto raw = host.to(impl.device, /*non_blocking=*/true);
+  return raw.to(torch::kFloat64)
+      .sub_(impl.device_offset)
+      .div_(impl.device_scale)
+      .clamp_(-Normaliser::kClip, Normaliser::kClip)
+      .to(torch::kFloat32);
+}
+
+// Device results to the host in one copy: rec, kl, score and each score's
+// lower-bound position in the holdout (for the p-value), then the
+// contributions when asked for.
+void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms,
+                       const torch::Tensor& score, bool contributions,
+                       ScoreOutput* out) {
+  const int64_t n = score.size(0);
+  const int64_t holdout = impl.device_holdout.numel();
+  auto below = holdout > 0 ? torch::searchsorted(impl.device_holdout, score)
+                                 .to(torch::kFloat32)
+                           : torch::zeros_like(score);
+  std::vector<torch::Tensor> parts = {terms.reconstruction, terms.kl, score, below};
+  if (contributions) parts.push_back(terms.contributions.reshape({-1}));
+  auto packed = torch::cat(parts);
+  auto host = torch::empty(
+      packed.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  host.copy_(packed);
+  const float* h = host.data_ptr<float>();
+  out->reconstruction.assign(h, h + n);
+  out->kl.assign(h + n, h + 2 * n);
+  out->score.assign(h + 2 * n, h + 3 * n);
+  out->p_value.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    out->p_value[static_cast<size_t>(i)] =
+        holdout > 0 ? static_cast<double>(holdout - static_cast<int64_t>(h[3 * n + i])) /
+                          static_cast<double>(holdout)
+                    : std::nan("");
+  }
+  if (contributions) {
+    out->contributions.assign(h + 4 * n, h + host.numel());
+  }
 }
 
 }  // namespace
@@ -97,17 +210,32 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
   *out = ScoreOutput();
   if (n == 0) return Status::OK();
   ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
+  const uint32_t samples =
+      options.samples ? options.samples : impl_->meta.score_samples();
+  if (impl_->fused && samples <= 1 && !options.libtorch) {
+    out->reconstruction.resize(n);
+    out->kl.resize(n);
+    out->score.resize(n);
+    if (options.contributions) out->contributions.resize(n * dim());
+    impl_->fused->Score(rows, n, out->reconstruction.data(), out->kl.data(),
+                        out->score.data(),
+                        options.contributions ? out->contributions.data() : nullptr);
+    FillPValues(out);
+    return Status::OK();
+  }
   try {
     c10::InferenceMode guard;
     auto x = Normalised(*impl_, rows, n);
-    const uint32_t samples =
-        options.samples ? options.samples : impl_->meta.score_samples();
     c10::optional<at::Generator> gen;
     if (samples > 1) gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     BatchTerms terms =
         ScoreBatch(impl_->members, x, samples, options.contributions, gen);
     auto score = terms.reconstruction +
                  impl_->meta.architecture().beta() * terms.kl;
+    if (!impl_->device.is_cpu()) {
+      CollectFromDevice(*impl_, terms, score, options.contributions, out);
+      return Status::OK();
+    }
     ToVector(terms.reconstruction, &out->reconstruction);
     ToVector(terms.kl, &out->kl);
     ToVector(score, &out->score);
@@ -115,17 +243,60 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
   } catch (const std::exception& e) {
     return Status::Internal(std::string("scoring failed: ") + e.what());
   }
-  out->p_value.resize(n);
-  for (size_t i = 0; i < n; ++i) out->p_value[i] = PValue(out->score[i]);
+  FillPValues(out);
   return Status::OK();
 }
+
+namespace {
+
+// p-values of m <= kLanes scores against the ascending holdout h: the
+// share of h at or above each score. Branch-free lower bounds run in
+// lockstep, so the lanes' cache misses overlap instead of queueing (the
+// daemon asks this for every record it scores).
+constexpr size_t kLanes = 8;
+void PValues(const float* h, size_t size, const float* score, size_t m,
+             double* p) {
+  const float* base[kLanes];
+  float s[kLanes];
+  for (size_t k = 0; k < kLanes; ++k) {
+    base[k] = h;
+    s[k] = score[k < m ? k : 0];
+  }
+  for (size_t len = size; len > 1;) {
+    const size_t half = len / 2;
+    for (size_t k = 0; k < kLanes; ++k) {
+      base[k] = base[k][half - 1] < s[k] ? base[k] + half : base[k];
+    }
+    len -= half;
+  }
+  for (size_t k = 0; k < m; ++k) {
+    const size_t below = static_cast<size_t>(base[k] - h) + (*base[k] < s[k] ? 1 : 0);
+    p[k] = static_cast<double>(size - below) / static_cast<double>(size);
+  }
+}
+
+}  // namespace
 
 double Model::PValue(float score) const {
   const auto& h = impl_->meta.holdout_scores();
   if (h.empty()) return std::nan("");
-  // Scores >= score: holdout is sorted ascending.
-  auto it = std::lower_bound(h.begin(), h.end(), score);
-  return static_cast<double>(h.end() - it) / static_cast<double>(h.size());
+  double p;
+  PValues(h.data(), static_cast<size_t>(h.size()), &score, 1, &p);
+  return p;
+}
+
+void Model::FillPValues(ScoreOutput* out) const {
+  const auto& h = impl_->meta.holdout_scores();
+  const size_t n = out->score.size();
+  out->p_value.resize(n);
+  if (h.empty()) {
+    std::fill(out->p_value.begin(), out->p_value.end(), std::nan(""));
+    return;
+  }
+  for (size_t i = 0; i < n; i += kLanes) {
+    PValues(h.data(), static_cast<size_t>(h.size()), out->score.data() + i,
+            std::min(kLanes, n - i), out->p_value.data() + i);
+  }
 }
 
 Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {

@@ -15,12 +15,6 @@ void AddActivation(torch::nn::Sequential& seq, pb::Activation a) {
   }
 }
 
-// Decoder log-variance bounds for GAUSSIAN_LEARNED: a feature the baseline
-// holds constant must not get a variance so small that any change scores
-// astronomically (exp(-6) ~ 0.0025 of the normalised unit variance).
-constexpr float kDecoderLogvarMin = -6.0f;
-constexpr float kDecoderLogvarMax = 4.0f;
-
 }  // namespace
 
 VaeImpl::VaeImpl(const pb::Architecture& arch) : arch_(arch) {

@@ -11,6 +11,12 @@
 
 namespace anomalyd {
 
+// Decoder log-variance bounds for GAUSSIAN_LEARNED: a feature the baseline
+// holds constant must not get a variance so small that any change scores
+// astronomically (exp(-6) ~ 0.0025 of the normalised unit variance).
+constexpr float kDecoderLogvarMin = -6.0f;
+constexpr float kDecoderLogvarMax = 4.0f;
+
 // Encoder d -> hidden... -> (mu, logvar); decoder latent -> reversed
 // hidden... -> d outputs (Gaussian mean or Bernoulli logits). With the
 // GAUSSIAN_LEARNED likelihood a per-feature log-variance is a parameter too.

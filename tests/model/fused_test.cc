@@ -1,0 +1,176 @@
+// The fused CPU scorer (model/fused.h) against LibTorch's forward pass on
+// the same trained weights: every activation and likelihood, ensembles,
+// layer widths that are not multiples of the 8-float vectors, batches
+// split over the worker pool, absurd inputs clipped by the normaliser, and
+// both kernels (AVX/FMA and portable). Also the worker pool itself.
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <thread>
+
+#include "model/model_impl.h"
+#include "model/parallel.h"
+#include "tests/model/model_fixture.h"
+#include "tests/test_util.h"
+
+namespace anomalyd {
+namespace {
+
+using testing::CorrelatedData;
+using testing::FeatureNames;
+using testing::SmallTrainOptions;
+
+// Close to float precision: the two paths sum in different orders (and the
+// AVX kernel fuses multiply-adds); (x - y)^2 of large x and y magnifies
+// their rounding, hence relative 1e-4 rather than a few ulps.
+// A row's contributions are computed from values as large as its whole
+// reconstruction term (an input clipped at 1e6 makes hidden units ~1e6),
+// so each also gets a tolerance relative to that row's total (`row_scale`).
+void ExpectNear(const std::vector<float>& got, const std::vector<float>& want,
+                const char* what, const std::vector<float>* row_scale = nullptr,
+                size_t d = 1) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < got.size(); ++i) {
+    float tol = 1e-4f * std::max(1.0f, std::fabs(want[i]));
+    if (row_scale) tol += 1e-6f * std::fabs((*row_scale)[i / d]);
+    ASSERT_NEAR(got[i], want[i], tol) << what << " [" << i << "]";
+  }
+}
+
+// Rows of the baseline's shape plus some far outside it, some absurd.
+Matrix TestRows(size_t n) {
+  Matrix m = CorrelatedData(n, 99);
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> u(-50, 50);
+  for (size_t i = 0; i < n; i += 7) m.at(i, i % 4) = u(rng);
+  if (n > 2) {
+    m.at(1, 2) = 1e30f;
+    m.at(2, 0) = -3e38f;
+  }
+  return m;
+}
+
+void CheckAgainstLibTorch(Model& model, size_t n) {
+  Model::Impl& impl = ModelAccess::impl(model);
+  ASSERT_NE(impl.fused, nullptr);
+  const Matrix rows = TestRows(n);
+  ScoreOptions ref_opts;
+  ref_opts.contributions = true;
+  ref_opts.libtorch = true;
+  ScoreOutput ref;
+  ASSERT_OK(model.Score(rows.data.data(), n, ref_opts, &ref));
+  for (bool portable : {false, true}) {
+    SCOPED_TRACE(portable ? "portable kernel" : "default kernel");
+    impl.fused->set_portable(portable);
+    for (bool contributions : {true, false}) {
+      ScoreOptions opts;
+      opts.contributions = contributions;
+      ScoreOutput out;
+      ASSERT_OK(model.Score(rows.data.data(), n, opts, &out));
+      ExpectNear(out.reconstruction, ref.reconstruction, "reconstruction");
+      ExpectNear(out.kl, ref.kl, "kl");
+      ExpectNear(out.score, ref.score, "score");
+      if (contributions) {
+        ExpectNear(out.contributions, ref.contributions, "contributions",
+                   &ref.reconstruction, model.dim());
+      } else {
+        EXPECT_TRUE(out.contributions.empty());
+      }
+      ASSERT_EQ(out.p_value.size(), n);
+      for (size_t i = 0; i < n; ++i) {
+        ASSERT_EQ(out.p_value[i], model.PValue(out.score[i])) << i;
+      }
+    }
+  }
+}
+
+struct Variant {
+  pb::Activation activation;
+  pb::Likelihood likelihood;
+  uint32_t ensemble;
+  std::vector<uint32_t> hidden;
+  uint32_t latent;
+};
+
+class FusedTest : public ::testing::TestWithParam<Variant> {};
+
+TEST_P(FusedTest, MatchesLibTorch) {
+  ConfigureThreads(2);
+  const Variant& v = GetParam();
+  TrainOptions opts = SmallTrainOptions();
+  opts.model.activation = v.activation;
+  opts.model.likelihood = v.likelihood;
+  if (v.likelihood == pb::BERNOULLI) opts.model.normaliser = pb::MINMAX;
+  opts.model.ensemble = v.ensemble;
+  opts.model.hidden = v.hidden;
+  opts.model.latent = v.latent;
+  opts.max_epochs = 3;
+  std::unique_ptr<Model> model;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
+                         &model));
+  // 1 and 5 rows stay on the calling thread; 1000 rows go to the pool.
+  for (size_t n : {1, 5, 1000}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    CheckAgainstLibTorch(*model, n);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, FusedTest,
+    ::testing::Values(
+        Variant{pb::RELU, pb::GAUSSIAN, 1, {16, 8}, 2},
+        Variant{pb::RELU, pb::GAUSSIAN, 1, {}, 0},  // derived: 64-32, z16
+        Variant{pb::RELU, pb::GAUSSIAN, 1, {13}, 9},
+        Variant{pb::TANH, pb::GAUSSIAN, 1, {16, 8}, 2},
+        Variant{pb::ELU, pb::GAUSSIAN, 1, {16, 8}, 2},
+        Variant{pb::LEAKY_RELU, pb::GAUSSIAN, 1, {16, 8}, 2},
+        Variant{pb::SILU, pb::GAUSSIAN, 1, {21, 5}, 3},
+        Variant{pb::RELU, pb::GAUSSIAN_LEARNED, 1, {16, 8}, 2},
+        Variant{pb::RELU, pb::BERNOULLI, 1, {16, 8}, 2},
+        Variant{pb::RELU, pb::GAUSSIAN, 3, {16, 8}, 2}));
+
+TEST(FusedTest, SurvivesSaveAndLoad) {
+  ConfigureThreads(1);
+  std::unique_ptr<Model> model;
+  TrainOptions opts = SmallTrainOptions();
+  opts.max_epochs = 2;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(300, 5), FeatureNames(), nullptr,
+                         &model));
+  testing::TempDir dir;
+  ASSERT_OK(model->Save((dir.path() / "b").string()));
+  std::unique_ptr<Model> loaded;
+  ASSERT_OK(Model::Load((dir.path() / "b").string(), "cpu", &loaded));
+  CheckAgainstLibTorch(*loaded, 300);
+}
+
+TEST(WorkerPoolTest, RunsEveryTaskOnce) {
+  WorkerPool pool;
+  for (int threads : {1, 2, 4}) {
+    pool.Resize(threads);
+    EXPECT_EQ(pool.threads(), threads);
+    for (size_t tasks : {0, 1, 3, 100}) {
+      std::vector<std::atomic<int>> hits(tasks);
+      pool.Run(tasks, [&](size_t i) { hits[i].fetch_add(1); });
+      for (size_t i = 0; i < tasks; ++i) ASSERT_EQ(hits[i].load(), 1);
+    }
+  }
+}
+
+TEST(WorkerPoolTest, ConcurrentCallersAllFinish) {
+  WorkerPool pool;
+  pool.Resize(2);
+  std::atomic<long> sum{0};
+  std::vector<std::thread> callers;
+  for (int c = 0; c < 4; ++c) {
+    callers.emplace_back([&] {
+      for (int rep = 0; rep < 200; ++rep) {
+        pool.Run(10, [&](size_t i) { sum.fetch_add(static_cast<long>(i)); });
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(sum.load(), 4L * 200 * 45);
+}
+
+}  // namespace
+}  // namespace anomalyd
