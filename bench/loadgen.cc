@@ -17,7 +17,6 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -48,7 +47,8 @@ struct Options {
   uint32_t dim = 0;  // 0: the stream's, asked from the daemon
   int connections = 1;
   int inflight = 4;
-  double rate = 0;  // requests/s over all connections; 0: closed loop
+  int max_inflight = 0;  // with --rate; 0: no bound
+  double rate = 0;       // requests/s over all connections; 0: closed loop
   double duration_s = 10;
   double warmup_s = 2;
   double drain_timeout_s = 10;
@@ -164,6 +164,9 @@ std::vector<float> CsvRows(const std::string& path, uint32_t dim) {
   return v;
 }
 
+// The id of the record at position i of every request: unique within it.
+std::string RecordId(uint32_t i) { return std::to_string(i); }
+
 // A serialised Request holding only its score body; the request id is
 // prepended per send (protobuf merges concatenated messages), so bodies are
 // built once and the sender's per-request cost is one copy.
@@ -179,7 +182,7 @@ std::string EncodeBody(const Options& o, const float* rows, size_t n_rows,
   }
   for (uint32_t i = 0; i < o.batch; ++i) {
     const float* x = rows + ((first + i) % n_rows) * o.dim;
-    const std::string id = std::to_string(i);  // unique within the request
+    const std::string id = RecordId(i);
     if (dense) {
       dense->mutable_values()->Add(x, x + o.dim);
       if (o.ids) dense->add_ids(id);
@@ -222,8 +225,8 @@ struct Stats {
   Histogram latency;   // requests sent in the measured window
   Histogram send_lag;  // rate mode: actual minus scheduled send time
   uint64_t sent = 0, completed = 0;  // whole run
-  uint64_t window_requests = 0,
-           window_records = 0;  // replies inside the window
+  // Replies that came inside the measured window.
+  uint64_t window_requests = 0, window_records = 0;
   uint64_t flagged = 0, errors = 0, lost = 0;
   std::vector<std::string> first_errors;  // a few, for the report
 
@@ -254,6 +257,7 @@ class Connection {
     socket_.set(zmq::sockopt::rcvhwm, 0);
     socket_.connect(o.endpoint);
     if (o.rate > 0) interval_ns_ = 1e9 * o.connections / o.rate;
+    for (uint32_t i = 0; i < o.batch; ++i) ids_.push_back(RecordId(i));
   }
 
   void Run() {
@@ -262,17 +266,18 @@ class Connection {
     for (;;) {
       const int64_t now = NowNs();
       if (now >= window_end_) break;
-      int64_t wait_ns = 100'000'000;
       if (o_.rate > 0) {
-        for (; next <= now && next < window_end_; next += interval_ns_) {
+        for (; next <= now && next < window_end_ && !Full();
+             next += interval_ns_) {
           Send(static_cast<int64_t>(next), now);
         }
-        wait_ns = static_cast<int64_t>(next) - now;
       } else {
-        while (static_cast<int>(inflight_.size()) < o_.inflight) Send(now, now);
+        while (!Full()) Send(now, now);
       }
       Receive();
-      Wait(std::min<int64_t>(wait_ns, window_end_ - now));
+      int64_t wait_ns = 100'000'000;  // full: a reply frees a slot, wakes us
+      if (!Full()) wait_ns = o_.rate > 0 ? int64_t(next) - NowNs() : 0;
+      Wait(std::min<int64_t>(wait_ns, window_end_ - NowNs()));
     }
     Drain();
   }
@@ -280,6 +285,13 @@ class Connection {
   const Stats& stats() const { return stats_; }
 
  private:
+  // No slot for another request: --inflight in a closed loop,
+  // --max-inflight (0 = no bound) at a fixed rate.
+  bool Full() const {
+    const int cap = o_.rate > 0 ? o_.max_inflight : o_.inflight;
+    return cap > 0 && static_cast<int>(inflight_.size()) >= cap;
+  }
+
   struct InFlight {
     int64_t scheduled_ns;
     bool measured;
@@ -295,8 +307,9 @@ class Connection {
     std::memcpy(static_cast<char*>(msg.data()) + hn, body.data(), body.size());
     const bool measured = scheduled >= window_begin_;
     inflight_[next_id_++] = {scheduled, measured};
-    if (o_.rate > 0 && measured)
+    if (o_.rate > 0 && measured) {
       stats_.send_lag.Add(static_cast<uint64_t>(now - scheduled));
+    }
     socket_.send(msg, zmq::send_flags::none);
     ++stats_.sent;
   }
@@ -365,11 +378,13 @@ class Connection {
     }
     for (int i = 0; i < results.size(); ++i) {
       const pb::ScoreResult& r = results[i];
-      if (r.index() != static_cast<uint32_t>(i))
+      if (r.index() != static_cast<uint32_t>(i)) {
         return "result " + std::to_string(i) + " has index " +
                std::to_string(r.index());
-      if (o_.ids && r.id() != std::to_string(i))
+      }
+      if (o_.ids && r.id() != ids_[i]) {
         return "result " + std::to_string(i) + " has id '" + r.id() + "'";
+      }
       if (!std::isfinite(r.score()) || !std::isfinite(r.reconstruction()) ||
           !std::isfinite(r.kl())) {
         return "result " + std::to_string(i) + " is not finite";
@@ -406,6 +421,7 @@ class Connection {
   int64_t start_, window_begin_, window_end_;
   double interval_ns_ = 0;
   std::unordered_map<uint64_t, InFlight> inflight_;
+  std::vector<std::string> ids_;  // RecordId(i) for every i < batch
   pb::Response reply_;  // reused: parsing into it keeps its allocations
   Stats stats_;
 };
@@ -461,9 +477,13 @@ void PrintEnvironment(const Options& o) {
                 ANOMALYD_BUILD_TYPE);
   }
 #endif
-  const std::string mode =
-      o.rate > 0 ? "rate " + std::to_string(std::llround(o.rate)) + " req/s"
-                 : "inflight " + std::to_string(o.inflight);
+  std::string mode = "inflight " + std::to_string(o.inflight);
+  if (o.rate > 0) {
+    mode = "rate " + std::to_string(std::llround(o.rate)) + " req/s";
+    if (o.max_inflight > 0) {
+      mode += ", at most " + std::to_string(o.max_inflight) + " in flight";
+    }
+  }
   const std::string data =
       o.csv.empty() ? "random N(0,1) data" : "rows of " + o.csv;
   std::printf("%s  form %s  batch %u  dim %u  ids %s  connections %d  %s  %s\n",
@@ -518,7 +538,8 @@ int Report(const Options& o, const Totals& t) {
       o.rate > 0 ? ", from the scheduled send time" : "");
   if (o.rate > 0) {
     std::printf(
-        "send lag µs   p99 %.1f  max %.1f  (loadgen behind its schedule)\n",
+        "send lag µs   p99 %.1f  max %.1f  (sends behind their schedule: the "
+        "loadgen busy, or --max-inflight reached)\n",
         s.send_lag.QuantileUs(0.99), s.send_lag.max_us());
   }
   std::printf("flagged       %.2f%% of records\n", flagged);
@@ -539,9 +560,9 @@ int Report(const Options& o, const Totals& t) {
       "errors=%llu "
       "loadgen_cpu=%.3f daemon_cpu=%.3f\n",
       o.label.empty() ? "-" : o.label.c_str(), o.form.c_str(), o.batch, o.dim,
-      o.connections, o.rate > 0 ? 0 : o.inflight, o.rate, t.window_s, rps, recs,
-      h.QuantileUs(0.5), h.QuantileUs(0.99), h.QuantileUs(0.999), h.max_us(),
-      s.send_lag.QuantileUs(0.99), flagged,
+      o.connections, o.rate > 0 ? o.max_inflight : o.inflight, o.rate,
+      t.window_s, rps, recs, h.QuantileUs(0.5), h.QuantileUs(0.99),
+      h.QuantileUs(0.999), h.max_us(), s.send_lag.QuantileUs(0.99), flagged,
       static_cast<unsigned long long>(s.errors), own, daemon);
   return s.errors == 0 ? 0 : 1;
 }
@@ -616,6 +637,12 @@ void ParseFlags(int argc, char** argv, Options* o) {
   app.add_option("--inflight", o->inflight,
                  "Requests in flight per connection (closed loop)")
       ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--max-inflight", o->max_inflight,
+                 "With --rate: most requests in flight per connection; a "
+                 "send waits for a free slot, its latency still counted from "
+                 "its scheduled time (0: no bound)")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--rate", o->rate,
                  "Fixed rate, requests/s over all connections (0: closed loop)")
