@@ -43,18 +43,35 @@ Status Model::Recalibrate(const ThresholdOptions& options) {
   return Status::OK();
 }
 
-void ConfigureThreads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+namespace {
+
+// LibTorch's intra-op threads and, when LibTorch runs on OpenBLAS,
+// OpenBLAS's own pool, which at::set_num_threads does not reach (two
+// busy-waiting pools on the same cores wreck large batches). Looked up at
+// run time: libblas.so.3 is whichever BLAS the system's alternatives point
+// at, and only OpenBLAS has these entry points.
+void SetTorchThreads(int n) {
   at::set_num_threads(n);
-  WorkerPool::Instance().Resize(n);
-  // Looked up at run time: libblas.so.3 is whichever BLAS the system's
-  // alternatives point at, and only OpenBLAS has this entry point.
   using SetThreads = void (*)(int);
   if (auto fn = reinterpret_cast<SetThreads>(
           ::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
     fn(n);
   }
 }
+
+}  // namespace
+
+void ConfigureThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  SetTorchThreads(n);
+  WorkerPool::Instance().Resize(n);
+}
+
+ScopedTorchThreads::ScopedTorchThreads(int n) : previous_(at::get_num_threads()) {
+  SetTorchThreads(n);
+}
+
+ScopedTorchThreads::~ScopedTorchThreads() { SetTorchThreads(previous_); }
 
 ModelOptions ResolveArchitecture(const ModelOptions& options, size_t d) {
   ModelOptions r = options;

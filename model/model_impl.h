@@ -52,6 +52,18 @@ BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
 // anything else or a CUDA device that is not available.
 Status ParseDevice(const std::string& spec, torch::Device* device);
 
+// Sets LibTorch's (and OpenBLAS's) threads for a scope, then restores them.
+class ScopedTorchThreads {
+ public:
+  explicit ScopedTorchThreads(int n);
+  ~ScopedTorchThreads();
+  ScopedTorchThreads(const ScopedTorchThreads&) = delete;
+  ScopedTorchThreads& operator=(const ScopedTorchThreads&) = delete;
+
+ private:
+  int previous_;
+};
+
 // Fills the architecture message from resolved options.
 pb::Architecture ToArchitecture(const ModelOptions& resolved, size_t d);
 

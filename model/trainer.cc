@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -247,6 +248,12 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
   }
   auto impl = std::make_unique<Impl>();
   ANOMALYD_RETURN_IF_ERROR(ParseDevice(o.device, &impl->device));
+  // Minibatches of these small networks train faster on one CPU thread:
+  // split over two, the threads wait on each other more than they work
+  // (reference model, 100,000 x 38, 2 epochs: 1.75 s on one thread,
+  // 11.7 s on two, on the 2-core VM). Restored when training ends.
+  std::optional<ScopedTorchThreads> one_thread;
+  if (impl->device.is_cpu()) one_thread.emplace(1);
   const auto start = std::chrono::steady_clock::now();
   try {
     // Split: holdout first, then validation, the rest trains.
