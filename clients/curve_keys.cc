@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -62,6 +63,22 @@ Status WriteNewFile(const std::string& path, mode_t mode, const std::string& tex
   return Status::OK();
 }
 
+// Whether `path` is a credential that systemd handed to this service
+// (LoadCredential=): a regular file directly in $CREDENTIALS_DIRECTORY.
+// systemd makes it mode 0400 and either owns it by the service's user or
+// keeps it root's with an ACL entry that lets the service's user read it;
+// stat then shows the ACL mask in the group bits (mode 0440) although no
+// group can read it. Nobody can write it: the folder is mounted read-only.
+bool IsSystemdCredential(const std::string& path) {
+  namespace fs = std::filesystem;
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (dir == nullptr || *dir == '\0') return false;
+  const fs::path folder = (fs::path(dir) / "").lexically_normal().parent_path();
+  struct stat st;
+  return fs::path(path).lexically_normal().parent_path() == folder &&
+         ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 }  // namespace
 
 Status GenerateKeyPair(CurveKeyPair* out) {
@@ -89,9 +106,12 @@ Status CheckMode(const std::string& path, unsigned forbidden, const char* why) {
 }
 
 Status ReadKeyFile(const std::string& path, bool need_secret, CurveKeyPair* out) {
+  // A systemd credential may show the group read bit (see above).
+  const unsigned secret_forbidden = IsSystemdCredential(path) ? 037 : 077;
   ANOMALYD_RETURN_IF_ERROR(
-      need_secret ? CheckMode(path, 077, "a secret key must not be readable or writable "
-                                         "by group or others")
+      need_secret ? CheckMode(path, secret_forbidden,
+                              "a secret key must not be readable or writable "
+                              "by group or others")
                   : CheckMode(path, 022, "a key file must not be writable by group or others"));
   std::ifstream in(path);
   if (!in) return Status::IoError("cannot read key file " + path);

@@ -31,8 +31,11 @@ Status GenerateKeyPair(CurveKeyPair* out);
 // Reads a key file. With `need_secret` the file must hold a secret key that
 // matches its public key, and be neither readable nor writable by group or
 // others; any key file must not be writable by group or others (someone
-// else could swap the key). INVALID_ARGUMENT naming the file (and its mode)
-// otherwise; IO_ERROR when it cannot be read.
+// else could swap the key). A secret key that systemd passed as a
+// credential (directly in $CREDENTIALS_DIRECTORY) may show the group read
+// bit: that is how an ACL granting the service's user read access looks.
+// INVALID_ARGUMENT naming the file (and its mode) otherwise; IO_ERROR when
+// it cannot be read.
 Status ReadKeyFile(const std::string& path, bool need_secret, CurveKeyPair* out);
 
 // INVALID_ARGUMENT naming `path` and its mode when it has any of the

@@ -2,9 +2,11 @@
 // reload, cancel. Runs on the I/O thread; anything that writes SQLite goes
 // to the writer thread, which replies through the outbox.
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include <zmq_addon.hpp>
@@ -14,6 +16,38 @@
 #include "daemon/service.h"
 
 namespace anomalyd {
+namespace {
+
+// A CSV to retrain from must be a regular file: a FIFO or a device such as
+// /dev/zero would block the training thread or feed it without end.
+Status CheckCsvPath(const std::string& path) {
+  if (path.empty()) return Status::InvalidArgument("retrain: empty csv_path");
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0) {
+    return Status::NotFound("retrain: cannot read " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("retrain: " + path + " is not a regular file");
+  }
+  return Status::OK();
+}
+
+// Refused here rather than by a training that would fail (or diverge) later.
+Status CheckInlineRows(const pb::DenseBatch& b) {
+  if (b.dim() == 0 || b.values_size() == 0 || b.values_size() % b.dim() != 0) {
+    return Status::InvalidArgument("retrain: inline rows must be N x dim values, N > 0");
+  }
+  for (int i = 0; i < b.values_size(); ++i) {
+    if (!std::isfinite(b.values(i))) {
+      return Status(pb::NON_FINITE, "retrain: inline row " + std::to_string(i / b.dim()) +
+                                        ", feature " + std::to_string(i % b.dim()) +
+                                        " is not finite");
+    }
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 pb::StatusResponse Service::MakeStatus() const {
   pb::StatusResponse s;
@@ -38,19 +72,13 @@ Status Service::StartRetrain(const pb::RetrainRequest& r, uint32_t* version) {
   job.options = config_.train;
   switch (r.source_case()) {
     case pb::RetrainRequest::kCsvPath:
-      if (r.csv_path().empty()) return Status::InvalidArgument("retrain: empty csv_path");
-      if (::access(r.csv_path().c_str(), R_OK) != 0) {
-        return Status::NotFound("retrain: cannot read " + r.csv_path() + ": " +
-                                std::strerror(errno));
-      }
+      ANOMALYD_RETURN_IF_ERROR(CheckCsvPath(r.csv_path()));
       job.source = RetrainJob::Source::kCsv;
       job.csv_path = r.csv_path();
       break;
     case pb::RetrainRequest::kInlineRows: {
       const pb::DenseBatch& b = r.inline_rows();
-      if (b.dim() == 0 || b.values_size() == 0 || b.values_size() % b.dim() != 0) {
-        return Status::InvalidArgument("retrain: inline rows must be N x dim values, N > 0");
-      }
+      ANOMALYD_RETURN_IF_ERROR(CheckInlineRows(b));
       job.source = RetrainJob::Source::kRows;
       job.rows = Matrix(static_cast<size_t>(b.values_size()) / b.dim(), b.dim());
       job.rows.data.assign(b.values().begin(), b.values().end());

@@ -162,6 +162,38 @@ TEST(CurveKeysTest, RefusesBadFiles) {
   EXPECT_EQ(out.public_key, a.public_key);
 }
 
+// systemd's LoadCredential= gives the service a root-owned 0400 file with an
+// ACL entry for the service's user, which stat reports as mode 0440.
+TEST(CurveKeysTest, SystemdCredentialMayShowGroupRead) {
+  testing::TempDir tmp;
+  CurveKeyPair pair, out;
+  ASSERT_OK(GenerateKeyPair(&pair));
+  std::string pub;
+  ASSERT_OK(WriteKeyFiles(tmp.file("creds"), "server", pair, &pub));
+  const std::string secret = tmp.file("creds") + "/server.key_secret";
+  fs::permissions(secret, static_cast<fs::perms>(0440));
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  EXPECT_EQ(ReadKeyFile(secret, /*need_secret=*/true, &out).code(), pb::INVALID_ARGUMENT);
+  ::setenv("CREDENTIALS_DIRECTORY", (tmp.file("creds") + "/").c_str(), 1);
+  EXPECT_OK(ReadKeyFile(secret, /*need_secret=*/true, &out));
+  EXPECT_EQ(out.secret_key, pair.secret_key);
+  // Still refused there: readable by others, writable by the group.
+  for (unsigned mode : {0444u, 0460u}) {
+    fs::permissions(secret, static_cast<fs::perms>(mode));
+    EXPECT_EQ(ReadKeyFile(secret, true, &out).code(), pb::INVALID_ARGUMENT) << std::oct << mode;
+  }
+  // Only files directly in the folder, not through a link or a subfolder.
+  fs::permissions(secret, static_cast<fs::perms>(0440));
+  fs::create_directory(tmp.file("creds/sub"));
+  fs::copy_file(secret, tmp.file("creds/sub/server.key_secret"));
+  fs::create_symlink(secret, tmp.file("creds/link.key_secret"));
+  EXPECT_EQ(ReadKeyFile(tmp.file("creds/sub/server.key_secret"), true, &out).code(),
+            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(ReadKeyFile(tmp.file("creds/link.key_secret"), true, &out).code(),
+            pb::INVALID_ARGUMENT);
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+}
+
 class AuthTest : public ::testing::Test {
  protected:
   void StartDaemon() {

@@ -1,7 +1,5 @@
 // Integration tests: the real anomalyd binary, real ZeroMQ sockets, the real
 // SQLite file. Each test starts its own daemon in a temp dir.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
@@ -10,6 +8,7 @@
 #include "clients/client.h"
 #include "storage/store.h"
 #include "tests/daemon/daemon_process.h"
+#include "tests/daemon/daemon_wire.h"
 #include "tests/test_util.h"
 
 namespace anomalyd {
@@ -17,32 +16,11 @@ namespace {
 
 using testing::AnomalousRecord;
 using testing::DaemonProcess;
+using testing::FindStream;
+using testing::GetStatus;
+using testing::HttpGet;
 using testing::NormalRecord;
-
-pb::Request ScoreRequest(const std::vector<std::vector<float>>& rows,
-                         const std::string& stream, const std::string& id_prefix,
-                         bool dense) {
-  pb::Request req;
-  pb::ScoreRequest* s = req.mutable_score();
-  if (dense) {
-    pb::DenseBatch* b = s->mutable_dense();
-    b->set_stream(stream);
-    b->set_dim(static_cast<uint32_t>(rows[0].size()));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      b->mutable_values()->Add(rows[i].begin(), rows[i].end());
-      b->add_ids(id_prefix + std::to_string(i));
-    }
-  } else {
-    for (size_t i = 0; i < rows.size(); ++i) {
-      pb::Record* r = s->add_records();
-      r->set_id(id_prefix + std::to_string(i));
-      r->set_stream(stream);
-      r->mutable_features()->Add(rows[i].begin(), rows[i].end());
-      (*r->mutable_labels())["host"] = "web-" + std::to_string(i);
-    }
-  }
-  return req;
-}
+using testing::ScoreRequest;
 
 // Every record id stored in the daemon's SQLite file.
 std::set<std::string> StoredIds(const std::string& db) {
@@ -61,21 +39,6 @@ std::set<std::string> StoredIds(const std::string& db) {
     q.cursor = page.next_cursor;
   }
   return ids;
-}
-
-pb::StatusResponse GetStatus(Client& control) {
-  pb::Request req;
-  req.mutable_status();
-  pb::Response resp;
-  EXPECT_OK(control.Call(req, &resp));
-  return resp.status();
-}
-
-const pb::StreamStatus* FindStream(const pb::StatusResponse& s, const std::string& name) {
-  for (const auto& st : s.streams()) {
-    if (st.stream() == name) return &st;
-  }
-  return nullptr;
 }
 
 class DaemonTest : public ::testing::Test {
@@ -206,113 +169,6 @@ TEST_F(DaemonTest, TwoStreamsWithDifferentDimensions) {
   const pb::StatusResponse st = GetStatus(*control_);
   EXPECT_EQ(FindStream(st, "wide")->dim(), 6u);
   EXPECT_EQ(FindStream(st, "default")->dim(), 4u);
-}
-
-TEST_F(DaemonTest, BadRequestsGetTypedErrorsAndServiceGoesOn) {
-  StartDaemon("[limits]\nmax_message_bytes = 65536\nmax_records_per_request = 100\n");
-  const std::vector<float> ok = NormalRecord(rng_);
-  auto valid = [&] { return ScoreRequest({ok}, "default", "v", false); };
-  auto with = [&](std::function<void(pb::Request*)> f) {
-    pb::Request r = valid();
-    f(&r);
-    return r;
-  };
-  struct Case {
-    const char* what;
-    pb::Request request;
-    ErrorCode code;
-  } cases[] = {
-      {"unknown request", pb::Request(), pb::UNKNOWN_REQUEST},
-      {"empty batch", with([](pb::Request* r) { r->mutable_score()->clear_records(); }), pb::EMPTY_BATCH},
-      {"wrong dimension", with([](pb::Request* r) { r->mutable_score()->mutable_records(0)->add_features(1); }), pb::WRONG_DIMENSION},
-      {"NaN", with([](pb::Request* r) { r->mutable_score()->mutable_records(0)->set_features(2, NAN); }), pb::NON_FINITE},
-      {"+Inf", with([](pb::Request* r) { r->mutable_score()->mutable_records(0)->set_features(0, INFINITY); }), pb::NON_FINITE},
-      {"-Inf", with([](pb::Request* r) { r->mutable_score()->mutable_records(0)->set_features(0, -INFINITY); }), pb::NON_FINITE},
-      {"unknown stream", with([](pb::Request* r) { r->mutable_score()->mutable_records(0)->set_stream("nope"); }), pb::UNKNOWN_STREAM},
-      {"duplicate ids", with([&](pb::Request* r) { *r->mutable_score()->add_records() = r->score().records(0); }), pb::DUPLICATE_ID},
-      {"both forms", with([](pb::Request* r) { r->mutable_score()->mutable_dense()->set_dim(4); }), pb::INVALID_ARGUMENT},
-      {"dense not N x d", with([&](pb::Request* r) {
-         r->mutable_score()->clear_records();
-         auto* d = r->mutable_score()->mutable_dense();
-         d->set_dim(4);
-         for (int i = 0; i < 7; ++i) d->add_values(1);
-       }), pb::INVALID_ARGUMENT},
-      {"dense dim 0", with([](pb::Request* r) {
-         r->mutable_score()->clear_records();
-         r->mutable_score()->mutable_dense()->add_values(1);
-       }), pb::INVALID_ARGUMENT},
-      {"too many records", with([&](pb::Request* r) {
-         for (int i = 0; i < 100; ++i) {
-           pb::Record* x = r->mutable_score()->add_records();
-           *x = r->score().records(0);
-           x->set_id("x" + std::to_string(i));
-         }
-       }), pb::TOO_LARGE},
-      {"query limit absurd", with([](pb::Request* r) { r->mutable_query()->set_limit(1u << 30); }), pb::INVALID_ARGUMENT},
-      {"query cursor garbage", with([](pb::Request* r) { r->mutable_query()->set_cursor("%%%"); }), pb::INVALID_ARGUMENT},
-      {"query since after until", with([](pb::Request* r) {
-         r->mutable_query()->set_since_us(100);
-         r->mutable_query()->set_until_us(50);
-       }), pb::INVALID_ARGUMENT},
-  };
-  pb::Response resp;
-  for (Case& c : cases) {
-    Status s = score_->Call(c.request, &resp);
-    EXPECT_EQ(s.code(), c.code) << c.what << ": " << s.ToString();
-    ASSERT_OK(score_->Call(valid(), &resp));  // and the daemon still serves
-    EXPECT_EQ(resp.score().results_size(), 1) << c.what;
-  }
-  // Raw frames: garbage bytes, a truncated message, extra frames, too big.
-  zmq::socket_t raw(ctx_, zmq::socket_type::dealer);
-  raw.set(zmq::sockopt::rcvtimeo, 5000);
-  raw.connect(daemon_->score());
-  const std::string good = valid().SerializeAsString();
-  struct Raw {
-    const char* what;
-    std::vector<std::string> frames;
-    ErrorCode code;
-  } raws[] = {
-      {"garbage", {"\xff\xfe\x01 not protobuf"}, pb::MALFORMED},
-      {"truncated", {good.substr(0, good.size() - 3)}, pb::MALFORMED},
-      {"empty frame", {""}, pb::UNKNOWN_REQUEST},
-      {"extra frames", {good, "extra"}, pb::MALFORMED},
-      {"oversized", {std::string(70000, 'x')}, pb::TOO_LARGE},
-  };
-  for (const Raw& r : raws) {
-    for (size_t i = 0; i < r.frames.size(); ++i) {
-      raw.send(zmq::buffer(r.frames[i]),
-               i + 1 < r.frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
-    }
-    zmq::message_t reply;
-    ASSERT_TRUE(raw.recv(reply)) << r.what;
-    pb::Response e;
-    ASSERT_TRUE(e.ParseFromArray(reply.data(), static_cast<int>(reply.size())));
-    EXPECT_EQ(e.error().code(), r.code) << r.what << ": " << e.error().message();
-    ASSERT_OK(score_->Call(valid(), &resp));
-  }
-  // Control: bad retrain sources, rollback to nothing, wrong endpoint.
-  pb::Request rt;
-  rt.mutable_retrain()->set_csv_path(tmp_.file("missing.csv"));
-  EXPECT_EQ(control_->Call(rt, &resp).code(), pb::NOT_FOUND);
-  std::ofstream(tmp_.file("bad.csv")) << "f0,f1\n1,abc\n";
-  rt.mutable_retrain()->set_csv_path(tmp_.file("bad.csv"));
-  rt.mutable_retrain()->set_stream("bad");
-  ASSERT_OK(control_->Call(rt, &resp));  // accepted; fails while training
-  pb::Request rb;
-  rb.mutable_rollback()->set_to_version(42);
-  EXPECT_EQ(control_->Call(rb, &resp).code(), pb::NOT_FOUND);
-  EXPECT_EQ(control_->Call(valid(), &resp).code(), pb::UNKNOWN_REQUEST);
-  for (int i = 0; i < 200; ++i) {
-    const pb::StatusResponse status = GetStatus(*control_);
-    const pb::StreamStatus* b = FindStream(status, "bad");
-    if (b && b->training().state() == pb::FAILED) {
-      EXPECT_NE(b->training().error().find("bad.csv:2"), std::string::npos) << b->training().error();
-      break;
-    }
-    ASSERT_LT(i, 199) << "training of a malformed CSV did not fail";
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  ASSERT_OK(score_->Call(valid(), &resp));
 }
 
 TEST_F(DaemonTest, RetrainWhileStreamingSwapsWithoutFailures) {
@@ -528,44 +384,8 @@ TEST_F(DaemonTest, SighupReloadsLimits) {
   ASSERT_OK(score_->Call(ScoreRequest({two[0]}, "", "d", true), &resp));
 }
 
-// A TCP port that was free a moment ago (the kernel's next ephemeral one).
-int FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-// GET path over plain TCP; the whole response.
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{10, 0};  // never hang the suite on a daemon that does not close
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
-  (void)::write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
 TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
-  const int port = FreePort();
+  const int port = testing::FreePort();
   daemon_ = std::make_unique<DaemonProcess>(tmp_.path().string());
   daemon_->set_metrics("tcp://127.0.0.1:" + std::to_string(port));
   std::string why;
