@@ -149,7 +149,8 @@ void Service::Rollback(const Origin& origin, uint64_t id,
   });
 }
 
-Status Service::Calibrate(const pb::CalibrateRequest& r) {
+Status Service::ComputeCalibration(const pb::CalibrateRequest& r, ThresholdRow* t,
+                                   pb::ThresholdMethod* method) const {
   const std::string stream = r.stream().empty() ? kDefaultStream : r.stream();
   ServingSnapshot snap = streams_.Snapshot(stream);
   if (!snap.model) return Status(pb::UNKNOWN_STREAM, "stream '" + stream + "' has no model");
@@ -162,19 +163,43 @@ Status Service::Calibrate(const pb::CalibrateRequest& r) {
   std::vector<double> scores(h.begin(), h.end());
   pb::ThresholdParams params;
   ANOMALYD_RETURN_IF_ERROR(ComputeThreshold(o, scores, &params));
-  streams_.SetThreshold(stream, params.value(), params.method());
-  ThresholdRow t;
-  t.stream = stream;
-  t.model_version = snap.version;
-  t.method = ThresholdMethodName(params.method());
-  t.value = params.value();
-  t.window = params.sample_count();
-  writer_->Post([t](Store& store, Outbox&) mutable {
-    Status s = store.AppendThreshold(&t);
-    if (!s.ok()) spdlog::warn("calibrate: threshold not stored: {}", s.ToString());
-  });
-  spdlog::info("stream '{}': threshold set to {} ({})", stream, t.value, t.method);
+  t->stream = stream;
+  t->model_version = snap.version;
+  t->method = ThresholdMethodName(params.method());
+  t->value = params.value();
+  t->window = params.sample_count();
+  *method = params.method();
   return Status::OK();
+}
+
+void Service::Calibrate(const Origin& origin, uint64_t id, const pb::CalibrateRequest& r) {
+  ThresholdRow t;
+  pb::ThresholdMethod method;
+  Status s = ComputeCalibration(r, &t, &method);
+  if (!s.ok()) {
+    SendError(*control_, origin, id, s);
+    return;
+  }
+  // Stored, then applied, then acknowledged: a client told the threshold is
+  // set finds it served after a crash. Models are swapped on this thread
+  // too, so the version cannot change between the check and the set.
+  writer_->Post([this, origin, id, t, method](Store& store, Outbox& outbox) mutable {
+    Status st = streams_.Snapshot(t.stream).version == t.model_version
+                    ? store.AppendThreshold(&t)
+                    : Status(pb::FAILED_PRECONDITION,
+                             "stream '" + t.stream + "' changed its model meanwhile");
+    if (!st.ok()) {
+      CountError(st.code());
+      outbox.Reply(origin, EncodeError(id, st));
+      return;
+    }
+    streams_.SetThreshold(t.stream, t.value, method);
+    spdlog::info("stream '{}': threshold set to {} ({})", t.stream, t.value, t.method);
+    pb::Response resp;
+    resp.set_request_id(id);
+    *resp.mutable_status() = MakeStatus();
+    outbox.Reply(origin, resp.SerializeAsString());
+  });
 }
 
 void Service::OnControlSocket() {
@@ -206,9 +231,8 @@ void Service::HandleControl(const Origin& origin, const pb::Request& req) {
       Rollback(origin, req.request_id(), req.rollback());
       return;  // the writer thread replies
     case pb::Request::kCalibrate:
-      s = Calibrate(req.calibrate());
-      if (s.ok()) *resp.mutable_status() = MakeStatus();
-      break;
+      Calibrate(origin, req.request_id(), req.calibrate());
+      return;  // the writer thread replies
     case pb::Request::kModels: {
       std::vector<std::string> names;
       if (!req.models().stream().empty()) names.push_back(req.models().stream());

@@ -53,6 +53,12 @@ void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout
   }
 }
 
+// The records a score request carries, as the queue counts them.
+uint64_t RecordCount(const pb::ScoreRequest& r) {
+  if (r.records_size() > 0 || r.dense().dim() == 0) return static_cast<uint64_t>(r.records_size());
+  return static_cast<uint64_t>(r.dense().values_size()) / r.dense().dim();
+}
+
 }  // namespace
 
 void Service::CountError(ErrorCode code) { metrics_.CountError(code); }
@@ -75,6 +81,7 @@ void Service::OnMetricsSocket() {
     Metrics::Gauges g;
     g.queue_records = queue_->records();
     g.storage_ok = writer_->healthy();
+    g.anomalies_unstored = writer_->unstored();
     g.started_us = started_us_;
     g.streams = streams_.Status();
     body = metrics_.Render(g);
@@ -174,6 +181,13 @@ void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
 
 void Service::HandleScore(const Origin& origin, const pb::Request& req,
                           zmq::socket_t& reply_to) {
+  // All parts or none: a request is never half-queued. Checked before any
+  // copying, since under overload most requests end here.
+  if (queue_->records() + RecordCount(req.score()) > config_.batcher.queue_records) {
+    SendError(reply_to, origin, req.request_id(),
+              Status(pb::BUSY, "scoring queue is full; retry later"));
+    return;
+  }
   std::vector<ScorePart> parts;
   int bad = -1;
   Status s = ValidateScoreRequest(
@@ -199,14 +213,6 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
     for (size_t i = 0; i < n; ++i) results->Add();
   }
   pending->parts_left = static_cast<int>(parts.size());
-  // All parts or none: a request is never half-queued.
-  uint64_t records = 0;
-  for (const ScorePart& p : parts) records += p.rows();
-  if (queue_->records() + records > config_.batcher.queue_records) {
-    SendError(reply_to, origin, req.request_id(),
-              Status(pb::BUSY, "scoring queue is full; retry later"));
-    return;
-  }
   for (ScorePart& p : parts) {
     if (!queue_->TryPush(WorkItem{pending, std::move(p)})) {
       // Only another producer could fill it meanwhile, and there is none:

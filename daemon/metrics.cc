@@ -110,6 +110,9 @@ std::string Metrics::Render(const Gauges& g) const {
   out += "anomalyd_queue_records " + std::to_string(g.queue_records) + "\n";
   Header(&out, "anomalyd_storage_healthy", "gauge", "1 when the last SQLite commit succeeded.");
   out += std::string("anomalyd_storage_healthy ") + (g.storage_ok ? "1" : "0") + "\n";
+  Header(&out, "anomalyd_anomalies_unstored_total", "counter",
+         "Flagged records that could not be stored (storage faults).");
+  out += "anomalyd_anomalies_unstored_total " + std::to_string(g.anomalies_unstored) + "\n";
   Header(&out, "anomalyd_start_time_seconds", "gauge", "Start time, Unix seconds.");
   out += "anomalyd_start_time_seconds " + Num(static_cast<double>(g.started_us) / 1e6) + "\n";
   return out;

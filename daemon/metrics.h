@@ -44,6 +44,7 @@ class Metrics {
   struct Gauges {
     uint64_t queue_records = 0;
     bool storage_ok = true;
+    uint64_t anomalies_unstored = 0;  // flagged, but their commit failed
     int64_t started_us = 0;
     std::vector<pb::StreamStatus> streams;
   };

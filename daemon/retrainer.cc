@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 
 #include "daemon/clock.h"
@@ -35,6 +36,32 @@ std::string Retrainer::BundleDir(const std::string& bundles_dir,
     }
   }
   return bundles_dir + "/" + safe + "/v" + std::to_string(version);
+}
+
+int Retrainer::RemoveUnfinishedBundles(const std::string& bundles_dir) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> stale;
+  try {
+    std::error_code ec;
+    for (const auto& stream : fs::directory_iterator(bundles_dir, ec)) {
+      if (!stream.is_directory()) continue;
+      for (const auto& e : fs::directory_iterator(stream.path())) {
+        const std::string name = e.path().filename().string();
+        if (name.rfind(".v", 0) == 0 && name.find(".tmp-") != std::string::npos) {
+          stale.push_back(e.path());
+        }
+      }
+    }
+  } catch (const fs::filesystem_error& e) {
+    spdlog::warn("looking for unfinished bundles: {}", e.what());  // harmless
+  }
+  for (const fs::path& p : stale) {
+    std::error_code ec;
+    fs::remove_all(p, ec);
+    if (ec) spdlog::warn("cannot remove unfinished bundle {}: {}", p.string(), ec.message());
+    else spdlog::info("removed unfinished bundle {}", p.string());
+  }
+  return static_cast<int>(stale.size());
 }
 
 Status Retrainer::Start(RetrainJob job) {

@@ -61,6 +61,12 @@ class Retrainer {
   static std::string BundleDir(const std::string& bundles_dir,
                                const std::string& stream, uint32_t version);
 
+  // Deletes what trainings killed while saving left in `bundles_dir`: the
+  // temporary directories (".vN.tmp-*") Model::Save renames into place
+  // once complete, so no registered bundle is ever one of them. Call at
+  // start-up, before any training. Returns how many it deleted.
+  static int RemoveUnfinishedBundles(const std::string& bundles_dir);
+
  private:
   struct Run {
     std::thread thread;

@@ -57,6 +57,7 @@ void ScoringLoop::Run() {
     std::map<std::string, std::vector<WorkItem*>> by_stream;
     for (WorkItem& w : items) by_stream[w.part.stream].push_back(&w);
     ScoredBatch job;
+    for (const WorkItem& w : items) job.records += w.part.rows();
     for (auto& [stream, group] : by_stream) ScoreStream(stream, group, &job, outbox);
     writer_->Submit(std::move(job));
     ++batches_;

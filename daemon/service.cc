@@ -58,6 +58,7 @@ Status Service::Open() {
   if (ec) return Status::IoError("cannot create state_dir " + state + ": " + ec.message());
   db_path_ = config_.storage.path.empty() ? state + "/anomalyd.db" : config_.storage.path;
   bundles_dir_ = state + "/bundles";
+  Retrainer::RemoveUnfinishedBundles(bundles_dir_);
 
   StoreOptions so;
   so.sync = ParseSync(config_.storage.synchronous);
@@ -72,6 +73,9 @@ Status Service::Open() {
   WriterOptions wo;
   wo.retention.max_age_us = static_cast<int64_t>(config_.storage.retention_days * 86400e6);
   wo.retention.max_rows = config_.storage.retention_rows;
+  // As many records may wait for their commit as for scoring: under
+  // overload the daemon holds at most twice queue_records (plus a batch).
+  wo.max_pending_records = config_.batcher.queue_records;
   writer_ = std::make_unique<Writer>(ctx_, std::move(store), wo);
   queue_ = std::make_unique<WorkQueue>(config_.batcher.queue_records);
   retrainer_ = std::make_unique<Retrainer>(bundles_dir_, db_path_, &streams_, writer_.get());

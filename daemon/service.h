@@ -79,7 +79,11 @@ class Service {
   pb::StatusResponse MakeStatus() const;
   Status StartRetrain(const pb::RetrainRequest& r, uint32_t* version);
   void Rollback(const Origin& origin, uint64_t id, const pb::RollbackRequest& r);
-  Status Calibrate(const pb::CalibrateRequest& r);
+  // The threshold row a calibrate request asks for (computed from the
+  // serving model's holdout scores) and its method.
+  Status ComputeCalibration(const pb::CalibrateRequest& r, ThresholdRow* t,
+                            pb::ThresholdMethod* method) const;
+  void Calibrate(const Origin& origin, uint64_t id, const pb::CalibrateRequest& r);
 
   Config config_;
   const std::string config_path_;

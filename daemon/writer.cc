@@ -22,12 +22,18 @@ void Writer::Stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  room_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
 void Writer::Submit(ScoredBatch batch) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    std::unique_lock<std::mutex> l(mu_);
+    room_.wait(l, [&] {
+      return stopping_ || pending_records_ == 0 ||
+             pending_records_ + batch.records <= options_.max_pending_records;
+    });
+    pending_records_ += batch.records;
     batches_.push_back(std::move(batch));
   }
   cv_.notify_one();
@@ -80,7 +86,10 @@ void Writer::Run() {
       tasks.swap(tasks_);
       if (stopping_ && batches.empty() && tasks.empty()) break;
     }
-    if (!batches.empty()) Commit(batches, *store_, outbox);
+    if (!batches.empty()) {
+      Commit(batches, *store_, outbox);
+      Release(batches);
+    }
     for (Task& t : tasks) t(*store_, outbox);
     if (prune && std::chrono::steady_clock::now() >= next_prune) {
       int64_t deleted = 0;
@@ -95,8 +104,46 @@ void Writer::Run() {
   }
 }
 
+void Writer::Release(const std::vector<ScoredBatch>& batches) {
+  uint64_t records = 0;
+  for (const ScoredBatch& b : batches) records += b.records;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    pending_records_ -= records;
+  }
+  room_.notify_all();
+}
+
+void Writer::Track(const Status& s, const std::string& what) {
+  if (s.code() == pb::INVALID_ARGUMENT) {
+    spdlog::warn("{}: {}", what, s.ToString());
+    return;
+  }
+  SetHealth(s);
+  if (!s.ok()) spdlog::debug("{}: {}", what, s.ToString());
+}
+
+Status Writer::AddSamples(Store& store, const ScoredBatch::Samples& smp) {
+  const size_t n = smp.values.size() / smp.dim;
+  Status s = store.AddSamples(smp.stream, smp.dim, smp.values.data(), n);
+  if (s.code() == pb::INVALID_ARGUMENT) {
+    // The stream's dimension changed with a retrain: start afresh.
+    s = store.ClearReservoir(smp.stream);
+    if (s.ok()) s = store.AddSamples(smp.stream, smp.dim, smp.values.data(), n);
+  }
+  return s;
+}
+
 void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
                     Outbox& outbox) {
+  // Recalibrated thresholds before any reply: a later batch of this group
+  // was judged by them, and a threshold a client was told must survive a
+  // crash. They are rare (one per thousands of scores).
+  for (ScoredBatch& b : batches) {
+    for (ThresholdRow& t : b.thresholds) {
+      Track(store.AppendThreshold(&t), "threshold of '" + t.stream + "'");
+    }
+  }
   // One transaction for every anomaly waiting: group commit.
   std::vector<AnomalyRow> rows;
   for (ScoredBatch& b : batches) {
@@ -104,7 +151,8 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
   }
   if (!rows.empty()) {
     Status s = store.InsertAnomalies(&rows);
-    SetHealth(s);
+    Track(s, "storing " + std::to_string(rows.size()) + " anomalies");
+    if (!s.ok()) unstored_ += rows.size();
     size_t k = 0;
     for (ScoredBatch& b : batches) {
       for (auto& [reply, index] : b.anomaly_results) {
@@ -124,23 +172,10 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
       if (reply->parts_left.fetch_sub(1) == 1) SendPending(outbox, *reply);
     }
   }
-  // Samples and thresholds after the replies: they are not on any
-  // client's critical path.
+  // Samples after the replies: they are not on any client's critical path.
   for (ScoredBatch& b : batches) {
     for (const auto& smp : b.samples) {
-      Status s = store.AddSamples(smp.stream, smp.dim, smp.values.data(),
-                                  smp.values.size() / smp.dim);
-      if (s.code() == pb::INVALID_ARGUMENT) {
-        // The stream's dimension changed with a retrain: start afresh.
-        s = store.ClearReservoir(smp.stream);
-        if (s.ok()) s = store.AddSamples(smp.stream, smp.dim, smp.values.data(),
-                                         smp.values.size() / smp.dim);
-      }
-      if (!s.ok()) spdlog::warn("reservoir of '{}': {}", smp.stream, s.ToString());
-    }
-    for (ThresholdRow& t : b.thresholds) {
-      Status s = store.AppendThreshold(&t);
-      if (!s.ok()) spdlog::warn("threshold of '{}': {}", t.stream, s.ToString());
+      Track(AddSamples(store, smp), "reservoir of '" + smp.stream + "'");
     }
   }
 }

@@ -29,6 +29,9 @@ namespace anomalyd {
 
 // What one scorer batch hands to the writer.
 struct ScoredBatch {
+  // Records scored in the batch (their replies wait here with durability
+  // "commit"): what the writer's bound counts.
+  uint64_t records = 0;
   std::vector<AnomalyRow> anomalies;
   // For each anomaly, where its ScoreResult sits (to set `stored`); the
   // reply is null for ingest.
@@ -48,6 +51,9 @@ struct ScoredBatch {
 struct WriterOptions {
   RetentionPolicy retention;     // applied every retention_every_s
   double retention_every_s = 60;
+  // Records of the batches the writer holds (waiting or being committed)
+  // beyond which Submit blocks. Default: 1 << 20.
+  uint64_t max_pending_records = 1 << 20;
 };
 
 class Writer {
@@ -64,27 +70,43 @@ class Writer {
   // Finishes everything submitted so far, then ends the thread.
   void Stop();
 
+  // Hands a batch over. Blocks while the batches held already come to
+  // max_pending_records: a writer slower than the scorer (a flood of
+  // anomalies) then holds the scorer back, the work queue fills and new
+  // requests get BUSY, instead of memory growing without bound. An empty
+  // writer takes any batch.
   void Submit(ScoredBatch batch);
   void Post(Task task);
 
   bool healthy() const { return healthy_.load(); }
   std::string last_error() const;
+  // Flagged records whose commit failed (storage faults), since start.
+  uint64_t unstored() const { return unstored_.load(); }
   uint64_t pending() const;
 
  private:
   void Run();
   void Commit(std::vector<ScoredBatch>& batches, Store& store, Outbox& outbox);
+  // Gives back the room of committed batches to Submit.
+  void Release(const std::vector<ScoredBatch>& batches);
   void SetHealth(const Status& s);
+  // Feeds a write's outcome to the health; bad input (a bug, not a fault)
+  // is logged instead. Faults are logged once, when storage degrades.
+  void Track(const Status& s, const std::string& what);
+  static Status AddSamples(Store& store, const ScoredBatch::Samples& smp);
 
   zmq::context_t& ctx_;
   std::unique_ptr<Store> store_;
   WriterOptions options_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable room_;  // pending_records_ went down
   std::deque<ScoredBatch> batches_;
+  uint64_t pending_records_ = 0;  // of batches_ and the group in Commit
   std::deque<Task> tasks_;
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
+  std::atomic<uint64_t> unstored_{0};
   std::string last_error_;
   std::thread thread_;
 };
