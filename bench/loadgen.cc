@@ -43,6 +43,7 @@ struct Options {
   std::string endpoint = "tcp://127.0.0.1:7601";
   std::string stream = "default";
   std::string form = "dense";
+  bool columnar = false;  // ask for ScoreResponse.columns
   uint32_t batch = 1024;
   uint32_t dim = 0;  // 0: the stream's, asked from the daemon
   int connections = 1;
@@ -175,6 +176,7 @@ std::string EncodeBody(const Options& o, const float* rows, size_t n_rows,
   pb::Request r;
   pb::ScoreRequest* s = r.mutable_score();
   pb::DenseBatch* dense = o.form == "dense" ? s->mutable_dense() : nullptr;
+  s->set_columnar(o.columnar);
   if (dense) {
     dense->set_stream(o.stream);
     dense->set_dim(o.dim);
@@ -371,6 +373,7 @@ class Connection {
              reply_.error().message();
     }
     if (!reply_.has_score()) return "no score body";
+    if (o_.columnar) return CheckColumns(reply_.score().columns());
     const auto& results = reply_.score().results();
     if (results.size() != static_cast<int>(o_.batch)) {
       return std::to_string(results.size()) + " results for " +
@@ -390,6 +393,25 @@ class Connection {
         return "result " + std::to_string(i) + " is not finite";
       }
       stats_.flagged += r.flagged();
+    }
+    return "";
+  }
+
+  // "" when the columns hold o_.batch finite verdicts (ids are implicit:
+  // element i is record i).
+  std::string CheckColumns(const pb::ScoreColumns& c) {
+    const int n = static_cast<int>(o_.batch);
+    if (c.score_size() != n || c.reconstruction_size() != n ||
+        c.kl_size() != n || c.flagged_size() != n || c.p_value_size() != n) {
+      return std::to_string(c.score_size()) + " scores in columns for " +
+             std::to_string(n) + " records";
+    }
+    for (int i = 0; i < n; ++i) {
+      if (!std::isfinite(c.score(i)) || !std::isfinite(c.reconstruction(i)) ||
+          !std::isfinite(c.kl(i))) {
+        return "column entry " + std::to_string(i) + " is not finite";
+      }
+      stats_.flagged += c.flagged(i);
     }
     return "";
   }
@@ -624,6 +646,8 @@ void ParseFlags(int argc, char** argv, Options* o) {
                  "record: per-record Record messages; dense: one DenseBatch")
       ->check(CLI::IsMember({"record", "dense"}))
       ->capture_default_str();
+  app.add_flag("--columnar", o->columnar,
+               "Ask for columnar replies (ScoreResponse.columns)");
   app.add_option("--batch", o->batch, "Records per request")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();

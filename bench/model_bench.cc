@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -139,7 +140,10 @@ int Main(int argc, char** argv) {
     models.emplace_back("default", std::move(m));
   }
 
-  const Matrix data = SyntheticBaseline(65536, 2);
+  // A pool of rows at least as large as the largest batch.
+  size_t pool_rows = 65536;
+  for (size_t b : batches) pool_rows = std::max(pool_rows, b);
+  const Matrix data = SyntheticBaseline(pool_rows, 2);
   const size_t pool = data.rows;
   for (auto& [name, model] : models) {
     std::ostringstream a;
@@ -158,7 +162,7 @@ int Main(int argc, char** argv) {
         size_t at = 0, records = 0, calls = 0;
         auto once = [&] {
           if (at + b > pool) at = 0;
-          const size_t n = std::min(b, pool);
+          const size_t n = b;
           Status s = model->Score(data.row(at), n, opts, &out);
           if (!s.ok() || out.score.size() != n) std::abort();
           at += n;

@@ -7,6 +7,7 @@
 #include <thread>
 #include <zmq_addon.hpp>
 
+#include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"
@@ -19,6 +20,12 @@ namespace {
 constexpr std::chrono::milliseconds kPollInterval(100);
 // How long the last replies may take to leave on shutdown.
 constexpr int kShutdownLingerMs = 2000;
+// Replies queued per client before further ones are dropped (and counted):
+// ten times what ZeroMQ allows by default, enough for thousands of requests
+// in flight, while bounding what a client that sends but never reads can
+// cost (a few MB of single-record replies, ~250 MB of columnar replies to
+// 1024-record batches).
+constexpr int kReplyQueueBound = 10'000;
 
 // Splits a ROUTER message into routing frames and the payload. Clients use
 // DEALER ([identity][payload]) or REQ ([identity][""][payload]); anything
@@ -51,6 +58,42 @@ void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout
     if (e.num() != EINTR) throw;
     for (auto& i : items) i.revents = 0;
   }
+}
+
+// Sizes the reply for the request's records: one ScoreResult each, or one
+// element of each column.
+Status PresizeReply(const std::vector<ScorePart>& parts, PendingReply* reply) {
+  size_t n = 0;
+  for (const ScorePart& p : parts) n += p.rows();
+  const int rows = static_cast<int>(n);
+  pb::ScoreResponse* score = reply->response.mutable_score();
+  if (!reply->columnar) {
+    score->mutable_results()->Reserve(rows);
+    for (int i = 0; i < rows; ++i) score->add_results();
+    return Status::OK();
+  }
+  pb::ScoreColumns* c = score->mutable_columns();
+  c->mutable_reconstruction()->Resize(rows, 0.0f);
+  c->mutable_kl()->Resize(rows, 0.0f);
+  c->mutable_score()->Resize(rows, 0.0f);
+  c->mutable_p_value()->Resize(rows, 0.0);
+  c->mutable_flagged()->Resize(rows, false);
+  c->mutable_stored()->Resize(rows, false);
+  c->mutable_threshold()->Resize(rows, 0.0f);
+  c->mutable_model_version()->Resize(rows, 0u);
+  if (reply->contributions) {
+    for (const ScorePart& p : parts) {
+      if (p.dim != parts.front().dim) {
+        return Status::InvalidArgument(
+            "a columnar reply with contributions needs records of one "
+            "dimension; this request mixes streams of " +
+            std::to_string(parts.front().dim) + " and " + std::to_string(p.dim) +
+            " features");
+      }
+    }
+    c->mutable_contributions()->Resize(rows * static_cast<int>(parts.front().dim), 0.0f);
+  }
+  return Status::OK();
 }
 
 // The records a score request carries, as the queue counts them.
@@ -103,10 +146,37 @@ void Service::OnMetricsSocket() {
 
 void Service::Send(zmq::socket_t& socket, const Origin& origin,
                    const std::string& payload) {
-  for (const std::string& f : origin.envelope) {
-    socket.send(zmq::buffer(f), zmq::send_flags::sndmore);
+  std::vector<zmq::const_buffer> parts;
+  for (const std::string& f : origin.envelope) parts.push_back(zmq::buffer(f));
+  parts.push_back(zmq::buffer(payload));
+  SendFrames(socket, parts);
+}
+
+void Service::SendFrames(zmq::socket_t& socket,
+                         const std::vector<zmq::const_buffer>& parts) {
+  try {
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto more = i + 1 < parts.size() ? zmq::send_flags::sndmore
+                                             : zmq::send_flags::none;
+      // Only the first frame can fail for want of room: ZeroMQ checks the
+      // bound once per message, and the rest of it then always fits.
+      if (!socket.send(parts[i], more | zmq::send_flags::dontwait)) {
+        return DroppedReply("its queue is full");
+      }
+    }
+  } catch (const zmq::error_t& e) {
+    if (e.num() != EHOSTUNREACH) throw;
+    DroppedReply("it disconnected");
   }
-  socket.send(zmq::buffer(payload), zmq::send_flags::none);
+}
+
+void Service::DroppedReply(const char* why) {
+  metrics_.CountDroppedReply();
+  const int64_t now = SteadyMicros();
+  if (now - last_drop_log_us_ >= 10'000'000) {  // at most one line per 10 s
+    last_drop_log_us_ = now;
+    spdlog::warn("a reply was dropped: {} (anomalyd_replies_dropped_total counts them)", why);
+  }
 }
 
 void Service::SendError(zmq::socket_t& socket, const Origin& origin,
@@ -205,12 +275,13 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
   pending->received = std::chrono::steady_clock::now();
   pending->latency = &metrics_.latency_seconds();
   pending->response.set_request_id(req.request_id());
+  pending->columnar = req.score().columnar();
   if (origin.endpoint != Endpoint::kIngest) {
-    size_t n = 0;
-    for (const ScorePart& p : parts) n += p.rows();
-    auto* results = pending->response.mutable_score()->mutable_results();
-    results->Reserve(static_cast<int>(n));
-    for (size_t i = 0; i < n; ++i) results->Add();
+    s = PresizeReply(parts, pending.get());
+    if (!s.ok()) {
+      SendError(reply_to, origin, req.request_id(), s);
+      return;
+    }
   }
   pending->parts_left = static_cast<int>(parts.size());
   for (ScorePart& p : parts) {
@@ -265,10 +336,11 @@ void Service::ForwardOutbox(zmq::socket_t& outbox) {
       else if (tag == static_cast<char>(Endpoint::kScore)) target = score_.get();
       else if (tag == static_cast<char>(Endpoint::kControl)) target = control_.get();
       if (target != nullptr) {
+        std::vector<zmq::const_buffer> parts;
         for (size_t i = 1; i < frames.size(); ++i) {
-          target->send(frames[i], i + 1 < frames.size() ? zmq::send_flags::sndmore
-                                                        : zmq::send_flags::none);
+          parts.push_back(zmq::buffer(frames[i].data(), frames[i].size()));
         }
+        SendFrames(*target, parts);
       }
     }
     frames.clear();
@@ -288,7 +360,16 @@ Status Service::Run(Signals* signals) {
       sock->set(zmq::sockopt::maxmsgsize,
                 static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
     }
-    if (type == zmq::socket_type::router) sock->set(zmq::sockopt::router_mandatory, false);
+    if (type == zmq::socket_type::router) {
+      // ZeroMQ's default bound (1000 messages per client) with
+      // router_mandatory off discarded replies without a word once a
+      // client had ~500 requests in flight. Replies may now queue up to
+      // kReplyQueueBound per client; beyond that (a client that sends and
+      // never reads), or to a client that left, Send reports the failure
+      // and the reply is dropped, counted and logged.
+      sock->set(zmq::sockopt::sndhwm, kReplyQueueBound);
+      sock->set(zmq::sockopt::router_mandatory, true);
+    }
     if (auth_) auth_->Secure(*sock, name);  // CURVE options must precede bind
     try {
       sock->bind(addr);

@@ -72,6 +72,10 @@ std::string Metrics::Render(const Gauges& g) const {
   std::string out;
   Header(&out, "anomalyd_requests_total", "counter", "Requests received, all endpoints.");
   out += "anomalyd_requests_total " + std::to_string(requests_.load()) + "\n";
+  Header(&out, "anomalyd_replies_dropped_total", "counter",
+         "Replies not delivered: the client disconnected, or left more than "
+         "the reply queue's bound unread.");
+  out += "anomalyd_replies_dropped_total " + std::to_string(dropped_replies_.load()) + "\n";
   Header(&out, "anomalyd_errors_total", "counter", "Requests answered with an error, by code.");
   for (size_t i = 1; i < errors_.size(); ++i) {
     const uint64_t n = errors_[i].load();

@@ -13,6 +13,25 @@ namespace {
 // How long the loop sleeps on an empty queue before its heartbeat.
 constexpr std::chrono::milliseconds kIdleWait(100);
 
+// Record `index` of a columnar reply from row `row` of the scores.
+void SetColumns(uint32_t index, size_t d, const ScoreOutput& out, size_t row,
+                bool flagged, float threshold, uint32_t version,
+                bool contributions, pb::ScoreColumns* c) {
+  const int i = static_cast<int>(index);
+  c->set_reconstruction(i, out.reconstruction[row]);
+  c->set_kl(i, out.kl[row]);
+  c->set_score(i, out.score[row]);
+  c->set_p_value(i, out.p_value[row]);
+  c->set_flagged(i, flagged);
+  c->set_threshold(i, threshold);
+  c->set_model_version(i, version);
+  if (contributions) {
+    std::copy(out.contributions.begin() + row * d,
+              out.contributions.begin() + (row + 1) * d,
+              c->mutable_contributions()->begin() + index * d);
+  }
+}
+
 }  // namespace
 
 ScoringLoop::ScoringLoop(zmq::context_t& ctx, const ScoringOptions& options,
@@ -158,7 +177,11 @@ void ScoringLoop::ScoreStream(const std::string& stream,
     for (size_t i = 0; i < part.rows(); ++i, ++row) {
       const bool is_anomaly = out.score[row] > threshold;
       const float* x = part.values.data() + i * d;
-      if (reply.origin.endpoint != Endpoint::kIngest) {
+      if (reply.origin.endpoint != Endpoint::kIngest && reply.columnar) {
+        SetColumns(part.index[i], d, out, row, is_anomaly, threshold, snap.version,
+                   reply.contributions,
+                   reply.response.mutable_score()->mutable_columns());
+      } else if (reply.origin.endpoint != Endpoint::kIngest) {
         pb::ScoreResult* r = results->Mutable(static_cast<int>(part.index[i]));
         r->set_id(part.ids[i]);
         r->set_index(part.index[i]);
@@ -227,8 +250,12 @@ void ScoringLoop::ScoreStream(const std::string& stream,
   rc.r->Add(out.score.data(), n);
   pb::ThresholdParams params;
   Status err;
+  // An unchanged threshold is neither stored nor logged: at millions of
+  // records a second a recalibration is due many times a second, and a
+  // flood pinned at max_drift would otherwise log and store each one.
   if (rc.r->MaybeRecalibrate(SteadyMicros(), &params, &err)) {
-    if (streams_->SetRecalibrated(stream, params.value(), snap.epoch)) {
+    if (params.value() != snap.threshold &&
+        streams_->SetRecalibrated(stream, params.value(), snap.epoch)) {
       ThresholdRow t;
       t.stream = stream;
       t.model_version = snap.version;

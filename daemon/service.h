@@ -66,7 +66,11 @@ class Service {
   void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void HandleQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void ForwardOutbox(zmq::socket_t& outbox);
+  // Replies without blocking; a reply the client cannot take is dropped
+  // and counted (DroppedReply).
   void Send(zmq::socket_t& socket, const Origin& origin, const std::string& payload);
+  void SendFrames(zmq::socket_t& socket, const std::vector<zmq::const_buffer>& parts);
+  void DroppedReply(const char* why);
   void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
                  const Status& s, int record = -1);
   void CountError(ErrorCode code);
@@ -91,6 +95,7 @@ class Service {
   std::string db_path_;
   std::string bundles_dir_;
   int64_t started_us_ = 0;
+  int64_t last_drop_log_us_ = 0;  // I/O thread only
 
   zmq::context_t ctx_;
   // Declared before the sockets so that it outlives them: a CURVE socket

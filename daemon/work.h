@@ -35,8 +35,9 @@ struct PendingReply {
   Origin origin;
   uint64_t request_id = 0;
   bool contributions = false;
+  bool columnar = false;  // verdicts go to response.score.columns
   std::atomic<int> parts_left{0};
-  pb::Response response;  // results pre-sized to the request's records
+  pb::Response response;  // results (or columns) pre-sized to the records
   std::chrono::steady_clock::time_point received;
   Histogram* latency = nullptr;  // observes receipt-to-reply time; may be null
 };

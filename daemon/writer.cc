@@ -157,7 +157,12 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
     for (ScoredBatch& b : batches) {
       for (auto& [reply, index] : b.anomaly_results) {
         if (reply && s.ok()) {
-          reply->response.mutable_score()->mutable_results(index)->set_stored(true);
+          pb::ScoreResponse* score = reply->response.mutable_score();
+          if (reply->columnar) {
+            score->mutable_columns()->set_stored(index, true);
+          } else {
+            score->mutable_results(index)->set_stored(true);
+          }
         }
         pb::Alert alert;
         alert.set_stream(rows[k].stream);
