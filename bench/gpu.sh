@@ -8,9 +8,18 @@
 #     at start from a synthetic baseline), anomalyd_loadgen sending dense
 #     batches over loopback TCP with several connections.
 #
-#   bench/gpu.sh [OUT_DIR]      (outputs and logs go to OUT_DIR)
+#   bench/gpu.sh --prepare      (here: writes gpu-data/ to carry along)
+#   bench/gpu.sh [OUT_DIR]      (there: outputs and logs go to OUT_DIR)
+#
+# The device call carries gpu-debs and gpu-data (see scripts/gpu-build.sh).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+if [[ "${1:-}" == --prepare ]]; then  # here, before carrying gpu-data/
+  mkdir -p "$root/gpu-data"
+  awk -v n=100000 -v dim=38 -v seed=1 -f "$root/bench/synthetic.awk" > "$root/gpu-data/base.csv"
+  awk -v n=20000 -v dim=38 -v seed=2 -v anomalies=0.01 -f "$root/bench/synthetic.awk" > "$root/gpu-data/test.csv"
+  exit 0
+fi
 out=$(realpath -m "${1:-${OUT:-/tmp/gpu-out}}")
 mkdir -p "$out"
 cd "$root"
@@ -36,8 +45,11 @@ step "model benchmark, fused CPU on $(nproc) cores"
 step "end to end, daemon on cuda"
 work=/tmp/gpu-e2e
 rm -rf "$work"; mkdir -p "$work"
-awk -v n=100000 -v dim=38 -v seed=1 -f bench/synthetic.awk > "$work/base.csv"
-awk -v n=20000 -v dim=38 -v seed=2 -v anomalies=0.01 -f bench/synthetic.awk > "$work/test.csv"
+# The rows come from the development machine (gpu-data/, git-ignored, made
+# there by `bench/gpu.sh --prepare` and carried): the GPU image's mawk
+# (1.3.4 20240123) gives other random numbers after a second srand, so rows
+# generated there do not follow the baseline's distribution.
+cp gpu-data/base.csv gpu-data/test.csv "$work/"
 cat > "$work/anomalyd.toml" <<CONF
 [daemon]
 state_dir = "$work/state"
