@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <iostream>
 #include <iterator>
 #include <limits>
@@ -15,6 +16,8 @@
 
 namespace anomalyd {
 namespace {
+
+constexpr std::string_view kBom = "\xEF\xBB\xBF";  // UTF-8 byte order mark
 
 // What a column holds.
 enum class ColumnKind { kFeature, kId, kTimestamp, kLabel };
@@ -43,26 +46,61 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
-// A cell's text as quoted in an error message: control characters escaped,
-// long cells cut, so that one bad cell cannot flood a log line.
+// Bytes in the well-formed UTF-8 character at the start of non-empty `s`
+// (no overlong forms, surrogates or code points past U+10FFFF), or 0.
+size_t Utf8CharLength(std::string_view s) {
+  const auto byte = [s](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = byte(0);
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
+  for (size_t i = 2; i < n; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  }
+  return n;
+}
+
+// A cell's text as quoted in an error message: control characters and bytes
+// that are not UTF-8 escaped, long cells cut at a character boundary, so that
+// one bad cell cannot flood a log line and the message stays valid UTF-8 (the
+// daemon sends it to clients in protobuf strings, which must be UTF-8).
 std::string Quote(std::string_view s) {
   constexpr size_t kMaxShown = 40;  // enough to recognise a value
   std::string out = "'";
-  for (size_t i = 0; i < s.size() && i < kMaxShown; ++i) {
+  size_t i = 0;
+  while (i < s.size() && i < kMaxShown) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
+    const size_t n = Utf8CharLength(s.substr(i));
     if (c == '\r') {
       out += "\\r";
     } else if (c == '\n') {
       out += "\\n";
-    } else if (c < 0x20) {
+    } else if (c < 0x20 || n == 0) {
       char buf[8];
       std::snprintf(buf, sizeof(buf), "\\x%02x", c);
       out += buf;
     } else {
-      out += static_cast<char>(c);
+      out.append(s.substr(i, n));
+      i += n;
+      continue;
     }
+    ++i;
   }
-  if (s.size() > kMaxShown) out += "...";
+  if (i < s.size()) out += "...";
   out += "'";
   return out;
 }
@@ -149,7 +187,9 @@ class CsvReader {
   size_t pos_ = 0;
   size_t line_ = 1;  // line of pos_
   size_t record_line_ = 0;
-  std::vector<std::string> unescaped_;  // per cell index, for "" escapes
+  // Per cell index, for "" escapes. A deque: growing it must not move the
+  // strings that earlier cells of the same record point into.
+  std::deque<std::string> unescaped_;
 };
 
 bool CsvReader::Next(std::vector<Cell>* cells, Status* status) {
@@ -334,7 +374,6 @@ Status ParseHeader(const std::vector<Cell>& cells, const CsvReader& reader,
 Status ParseCsv(std::string_view text, const std::string& source,
                 const CsvOptions& options, CsvTable* table) {
   *table = CsvTable();
-  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
 
   CsvReader reader(text, source);
@@ -507,9 +546,10 @@ std::string FormatCsv(const std::vector<std::string>& header,
   for (size_t j = 0; j < header.size(); ++j) {
     if (j > 0) out += ',';
     const std::string& name = header[j];
+    // A leading BOM would be taken for the file's own and dropped on reading.
     const bool needs_quotes =
         name.empty() || name.find_first_of(",\"\r\n") != std::string::npos ||
-        Trim(name).size() != name.size();
+        Trim(name).size() != name.size() || name.rfind(kBom, 0) == 0;
     if (!needs_quotes) {
       out += name;
       continue;

@@ -192,6 +192,27 @@ TEST(CsvTest, EscapedQuoteIsNotANumber) {
   EXPECT_EQ("data.csv:2: column 'a' (1): '\"4\"' is not a number", s.message());
 }
 
+// Found by tests/fuzz/csv_fuzz: unescaping a later cell of a record grew the
+// buffer store and moved the strings earlier cells pointed into
+// (heap-use-after-free, visible under ASan).
+TEST(CsvTest, RegressionEscapedCellsOfOneRecordStayValid) {
+  CsvTable t;
+  ASSERT_OK(Parse("\"a\"\"\",\"b\"\"\",\"c\"\"\"\n1,2,3\n", &t));
+  EXPECT_EQ((std::vector<std::string>{"a\"", "b\"", "c\""}), t.feature_names);
+}
+
+// Found by tests/fuzz/csv_fuzz: quoting a cell cut a multi-byte character in
+// two or copied a stray non-UTF-8 byte, and the daemon's status reply that
+// carries such a message (a protobuf string) no longer parsed.
+TEST(CsvTest, RegressionErrorMessagesStayUtf8) {
+  CsvTable t;
+  const std::string x39(39, 'x');  // "é" straddles the 40-byte cut
+  EXPECT_EQ("data.csv:2: column 'a' (1): '" + x39 + "\xc3\xa9' is not a number",
+            Parse("a\n" + x39 + "\xc3\xa9\n", &t).message());
+  EXPECT_EQ("data.csv:2: column 'a' (1): unexpected '\\xd8' after a closing quote",
+            Parse("a,b\n\"1\"\xd8\x81,2\n", &t).message());
+}
+
 TEST(CsvTest, LayoutVariants) {
   // The same table written with a BOM, CRLF, blank lines, spaces around
   // numbers and header names, and no trailing newline.
@@ -265,6 +286,16 @@ TEST(CsvTest, FormatRoundTrip) {
     EXPECT_TRUE(BitEqual(m.data[i], t.features.data[i]))
         << i << ": " << m.data[i] << " vs " << t.features.data[i];
   }
+}
+
+// Found by tests/fuzz/csv_fuzz: a first name starting with a byte order mark
+// was written bare, and reading the file back dropped it as the file's BOM.
+TEST(CsvTest, RegressionFormatQuotesNameStartingWithBom) {
+  const std::string name = "\xEF\xBB\xBF" "a";  // BOM, then "a"
+  Matrix m(1, 1);
+  CsvTable t;
+  ASSERT_OK(Parse(FormatCsv({name}, m), &t));
+  EXPECT_EQ(std::vector<std::string>{name}, t.feature_names);
 }
 
 TEST(CsvTest, FormatRandomRoundTrip) {
