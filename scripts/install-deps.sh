@@ -2,6 +2,7 @@
 # Installs everything anomalyd needs to build, test and run, from Debian's
 # packages. Idempotent: packages already present are skipped, and apt is not
 # touched at all when nothing is missing. Runs apt-get as root, sudo otherwise.
+# `install-deps.sh --fuzz` adds clang and libFuzzer for scripts/fuzz.sh.
 set -euo pipefail
 
 PACKAGES=(
@@ -17,6 +18,9 @@ PACKAGES=(
   libopenblas0-pthread
   python3 python3-zmq python3-protobuf python3-numpy
 )
+if [ "${1:-}" = "--fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
