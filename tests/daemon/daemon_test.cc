@@ -7,6 +7,7 @@
 
 #include "clients/client.h"
 #include "storage/store.h"
+#include "tests/daemon/daemon_helpers.h"
 #include "tests/daemon/daemon_process.h"
 #include "tests/daemon/daemon_wire.h"
 #include "tests/test_util.h"
@@ -21,25 +22,7 @@ using testing::GetStatus;
 using testing::HttpGet;
 using testing::NormalRecord;
 using testing::ScoreRequest;
-
-// Every record id stored in the daemon's SQLite file.
-std::set<std::string> StoredIds(const std::string& db) {
-  StoreOptions o;
-  o.read_only = true;
-  std::unique_ptr<Store> store;
-  std::set<std::string> ids;
-  if (!Store::Open(o, db, &store).ok()) return ids;
-  AnomalyQuery q;
-  q.limit = kMaxQueryLimit;
-  for (;;) {
-    AnomalyPage page;
-    if (!store->QueryAnomalies(q, &page).ok()) break;
-    for (const auto& r : page.rows) ids.insert(r.record_id);
-    if (page.next_cursor.empty()) break;
-    q.cursor = page.next_cursor;
-  }
-  return ids;
-}
+using testing::StoredIds;
 
 class DaemonTest : public ::testing::Test {
  protected:
