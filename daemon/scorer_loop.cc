@@ -131,6 +131,7 @@ void ScoringLoop::ScoreStream(const std::string& stream,
   if (options_.batch_sizes != nullptr) options_.batch_sizes->Observe(static_cast<double>(n));
   ScoreOptions opts;
   opts.contributions = contributions;
+  opts.finite_checked = true;  // ValidateScoreRequest checked every value
   ScoreOutput out;
   Status s = snap.model->Score(values, n, opts, &out);
   if (!s.ok()) {
@@ -156,6 +157,7 @@ void ScoringLoop::ScoreStream(const std::string& stream,
     if (k > 0) {
       ScoreOptions with;
       with.contributions = true;
+      with.finite_checked = true;
       ScoreOutput again;
       if (snap.model->Score(rows.data(), static_cast<size_t>(k), with, &again).ok()) {
         flagged_contrib = std::move(again.contributions);

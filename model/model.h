@@ -84,6 +84,9 @@ struct ScoreOptions {
   // Score through LibTorch even where the fused CPU path applies (tests
   // and benchmarks compare the two).
   bool libtorch = false;
+  // The caller has checked that every value is finite (the daemon validates
+  // each request): the fused CPU path skips its own pass over the rows.
+  bool finite_checked = false;
 };
 
 // Per-record results of Model::Score, each vector of length n.

@@ -2,10 +2,12 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "model/finite.h"
 #include "model/model_impl.h"
 #include "model/parallel.h"
 
@@ -111,19 +113,10 @@ void ToVector(const torch::Tensor& t, std::vector<float>* v) {
   std::memcpy(v->data(), c.data_ptr<float>(), v->size() * sizeof(float));
 }
 
-// NON_FINITE naming the first record with a NaN or Inf. A branch-free scan
-// (vectorised by the compiler) first; the culprit is looked for only when
-// there is one.
-Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
+// NON_FINITE naming the first record with a NaN or Inf; the culprit is
+// looked for only when the scan found one.
+Status NonFiniteError(const pb::BundleMeta& meta, const float* rows, size_t n) {
   const size_t d = meta.dim();
-  constexpr uint32_t kExponent = 0x7f800000u;  // all ones: Inf or NaN
-  uint32_t bad = 0;
-  for (size_t i = 0; i < n * d; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, rows + i, sizeof bits);
-    bad |= static_cast<uint32_t>((bits & kExponent) == kExponent);
-  }
-  if (bad == 0) return Status::OK();
   for (size_t i = 0; i < n * d; ++i) {
     if (!std::isfinite(rows[i])) {
       return Status(pb::NON_FINITE,
@@ -135,39 +128,62 @@ Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
   return Status::OK();
 }
 
-// Copies floats with the worker pool's threads when there are many (a GPU
-// batch of 64k records is 10 MB: one thread would take longer than the
-// transfer and the forward pass together).
-void ParallelCopy(const float* from, float* to, size_t count) {
-  constexpr size_t kChunk = 256 * 1024;
-  const size_t chunks = (count + kChunk - 1) / kChunk;
-  WorkerPool::Instance().Run(chunks, [&](size_t c) {
-    const size_t begin = c * kChunk;
-    std::memcpy(to + begin, from + begin,
-                std::min(kChunk, count - begin) * sizeof(float));
-  });
+Status CheckFinite(const pb::BundleMeta& meta, const float* rows, size_t n) {
+  if (AllFinite(rows, n * meta.dim())) return Status::OK();
+  return NonFiniteError(meta, rows, n);
 }
 
-// The normalised records as an [n, d] tensor on the model's device. For a
-// GPU the raw rows go through pinned host memory in one asynchronous copy
-// and are normalised there, in double as Normaliser::Apply does.
-torch::Tensor Normalised(const Model::Impl& impl, const float* rows, size_t n) {
-  const std::vector<int64_t> shape = {static_cast<int64_t>(n),
-                                      static_cast<int64_t>(impl.meta.dim())};
+// Copies floats with the worker pool's threads, checking on the way that
+// they are finite (a GPU batch of 64k records is 10 MB: one thread would
+// take longer than the transfer and the forward pass together).
+bool CopyFinite(const float* from, float* to, size_t count) {
+  constexpr size_t kChunk = 64 * 1024;
+  const size_t chunks = (count + kChunk - 1) / kChunk;
+  std::atomic<bool> finite{true};
+  WorkerPool::Instance().Run(chunks, [&](size_t c) {
+    const size_t begin = c * kChunk;
+    const size_t len = std::min(kChunk, count - begin);
+    std::memcpy(to + begin, from + begin, len * sizeof(float));
+    if (!AllFinite(to + begin, len)) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load();
+}
+
+// The normalised records as an [n, d] tensor on the model's device, or
+// NON_FINITE. For a GPU the raw rows are staged in pinned host memory a
+// slice at a time, each slice's asynchronous copy overlapping the staging
+// of the next, and normalised there, in double as Normaliser::Apply does.
+Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
+                  torch::Tensor* x) {
+  const int64_t d = static_cast<int64_t>(impl.meta.dim());
+  const std::vector<int64_t> shape = {static_cast<int64_t>(n), d};
   if (impl.device.is_cpu()) {
-    auto x = torch::empty(shape, torch::kFloat32);
-    impl.normaliser.Apply(rows, x.data_ptr<float>(), n);
-    return x;
+    ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl.meta, rows, n));
+    *x = torch::empty(shape, torch::kFloat32);
+    impl.normaliser.Apply(rows, x->data_ptr<float>(), n);
+    return Status::OK();
   }
-  auto host = torch::empty(
-      shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
-  ParallelCopy(rows, host.data_ptr<float>(), static_cast<size_t>(host.numel()));
-  auto raw = host.to(impl.device, /*non_blocking=*/true);
-  return raw.to(torch::kFloat64)
-      .sub_(impl.device_offset)
-      .div_(impl.device_scale)
-      .clamp_(-Normaliser::kClip, Normaliser::kClip)
-      .to(torch::kFloat32);
+  constexpr size_t kSliceRows = 16 * 1024;
+  auto raw = torch::empty(
+      shape, torch::TensorOptions().dtype(torch::kFloat32).device(impl.device));
+  bool finite = true;
+  for (size_t begin = 0; begin < n; begin += kSliceRows) {
+    const int64_t len = static_cast<int64_t>(std::min(kSliceRows, n - begin));
+    // The caching host allocator keeps a freed slice until its copy is done.
+    auto host = torch::empty({len, d}, torch::TensorOptions()
+                                           .dtype(torch::kFloat32)
+                                           .pinned_memory(true));
+    finite &= CopyFinite(rows + begin * static_cast<size_t>(d),
+                         host.data_ptr<float>(), static_cast<size_t>(host.numel()));
+    raw.narrow(0, static_cast<int64_t>(begin), len).copy_(host, /*non_blocking=*/true);
+  }
+  if (!finite) return NonFiniteError(impl.meta, rows, n);
+  *x = raw.to(torch::kFloat64)
+           .sub_(impl.device_offset)
+           .div_(impl.device_scale)
+           .clamp_(-Normaliser::kClip, Normaliser::kClip)
+           .to(torch::kFloat32);
+  return Status::OK();
 }
 
 // Device results to the host in one copy: rec, kl, score and each score's
@@ -209,10 +225,12 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
                     ScoreOutput* out) const {
   *out = ScoreOutput();
   if (n == 0) return Status::OK();
-  ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
   const uint32_t samples =
       options.samples ? options.samples : impl_->meta.score_samples();
   if (impl_->fused && samples <= 1 && !options.libtorch) {
+    if (!options.finite_checked) {
+      ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
+    }
     out->reconstruction.resize(n);
     out->kl.resize(n);
     out->score.resize(n);
@@ -225,7 +243,8 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
   }
   try {
     c10::InferenceMode guard;
-    auto x = Normalised(*impl_, rows, n);
+    torch::Tensor x;
+    ANOMALYD_RETURN_IF_ERROR(Normalised(*impl_, rows, n, &x));
     c10::optional<at::Generator> gen;
     if (samples > 1) gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     BatchTerms terms =
@@ -322,10 +341,10 @@ Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {
 }
 
 Status Model::Encode(const float* rows, size_t n, Matrix* out) const {
-  ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
   try {
     c10::InferenceMode guard;
-    auto x = Normalised(*impl_, rows, n);
+    torch::Tensor x;
+    ANOMALYD_RETURN_IF_ERROR(Normalised(*impl_, rows, n, &x));
     Vae vae = impl_->members.front();
     auto mu = vae->Encode(x).first;
     Matrix m(n, static_cast<size_t>(mu.size(1)));

@@ -108,6 +108,38 @@ TEST(ProtocolTest, TypedErrorsNameTheRecord) {
             pb::TOO_LARGE);
 }
 
+// Many ids (the duplicate check's table grows with the request), empty ids
+// never clash, and a repeat is named at its second occurrence, whether
+// records or a dense batch carry the ids.
+TEST(ProtocolTest, DuplicateIdsAmongManyAreFoundAtTheirSecondOccurrence) {
+  constexpr int kRows = 5000;
+  pb::ScoreRequest dense;
+  pb::DenseBatch* b = dense.mutable_dense();
+  b->set_dim(3);
+  for (int i = 0; i < kRows; ++i) {
+    b->add_values(1);
+    b->add_values(2);
+    b->add_values(3);
+    b->add_ids(i % 7 == 0 ? "" : "record-" + std::to_string(i));
+  }
+  std::vector<ScorePart> parts;
+  int bad = 0;
+  ASSERT_OK(ValidateScoreRequest(dense, {}, Dims, &parts, &bad));
+  ASSERT_EQ(parts.size(), 1u);
+  EXPECT_EQ(parts[0].ids[4999], "record-4999");
+
+  b->set_ids(4321, "record-17");
+  EXPECT_EQ(ValidateScoreRequest(dense, {}, Dims, &parts, &bad).code(), pb::DUPLICATE_ID);
+  EXPECT_EQ(bad, 4321);
+
+  std::vector<std::pair<std::string, std::vector<float>>> rows(kRows, {"", {1, 2, 3}});
+  pb::ScoreRequest records = Records(rows);
+  ASSERT_OK(ValidateScoreRequest(records, {}, Dims, &parts, &bad));
+  records.mutable_records(3000)->set_id("id2999");
+  EXPECT_EQ(ValidateScoreRequest(records, {}, Dims, &parts, &bad).code(), pb::DUPLICATE_ID);
+  EXPECT_EQ(bad, 3000);
+}
+
 TEST(ProtocolTest, EncodeErrorRoundTrips) {
   pb::Response r;
   ASSERT_TRUE(r.ParseFromString(EncodeError(9, Status(pb::BUSY, "full"), 3, "x")));
