@@ -36,9 +36,11 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 nproc
 
 step "model benchmark, cuda"
-"$build/bench/anomalyd_bench_model" --device cuda --arch both --epochs 20 \
+train=(--epochs 20)
+[[ "${GPU_TRAIN:-1}" == 0 ]] && train=(--no-train)
+"$build/bench/anomalyd_bench_model" --device cuda --arch "${GPU_ARCH:-both}" "${train[@]}" \
   --batches 1,256,1024,4096,16384,65536,262144 --seconds 2 2>&1 | tee "$out/model_cuda.txt" | grep -v "^score"
-step "model benchmark, fused CPU on $(nproc) cores"
+[[ "${GPU_CPU:-1}" == 1 ]] && step "model benchmark, fused CPU on $(nproc) cores" &&
 "$build/bench/anomalyd_bench_model" --device cpu --arch reference --no-train \
   --engine fused --batches 1,1024,4096,65536 --seconds 1 2>&1 | tee "$out/model_cpu.txt" | grep "^score"
 
@@ -79,13 +81,18 @@ CONF
 pid=$!
 for _ in $(seq 240); do grep -q "anomalyd ready" "$out/daemon.log" && break; sleep 0.5; done
 grep -q "anomalyd ready" "$out/daemon.log" || { tail -30 "$out/daemon.log"; kill $pid; exit 1; }
-for spec in "1024 4 8" "4096 4 8" "16384 4 4" "65536 2 2"; do
-  read -r b conns inflight <<< "$spec"
-  step "dense $b x $conns connections x $inflight in flight"
+# Each spec: batch, connections, requests in flight per connection, ids
+# (a string id on every record, or none), reply form.
+specs=${GPU_E2E:-"1024 4 8 true columnar|4096 4 8 true columnar|4096 4 8 false columnar|16384 4 4 false columnar|65536 2 2 false columnar|4096 4 8 true records"}
+IFS='|' read -ra spec_list <<< "$specs"
+for spec in "${spec_list[@]}"; do
+  read -r b conns inflight ids form <<< "$spec"
+  columnar=(); [[ "$form" == columnar ]] && columnar=(--columnar)
+  step "dense $b x $conns connections x $inflight in flight, ids $ids, $form replies"
   "$build/bench/anomalyd_loadgen" --endpoint tcp://127.0.0.1:27601 --stream bench \
     --dim 38 --csv "$work/test.csv" --form dense --batch "$b" --connections "$conns" \
-    --inflight "$inflight" --duration 5 --warmup 1 --daemon-pid "$pid" \
-    --label "gpu_dense$b" 2>&1 | tee -a "$out/e2e.txt" | tail -4
+    --inflight "$inflight" --ids "$ids" "${columnar[@]}" --duration 5 --warmup 1 \
+    --daemon-pid "$pid" --label "gpu_dense${b}_ids_${ids}_$form" 2>&1 | tee -a "$out/e2e.txt" | tail -3
 done
 kill -TERM $pid; wait $pid
 grep -iE "cuda|device" "$out/daemon.log" | head -5
