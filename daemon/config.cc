@@ -237,6 +237,8 @@ Status ReadRecalibration(TableReader& r, RecalibrationOptions* o) {
   ANOMALYD_RETURN_IF_ERROR(r.Bool("enabled", &o->enabled));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("every_scores", &o->every_scores, 1, 1ull << 40));
   ANOMALYD_RETURN_IF_ERROR(r.Double("every_seconds", &o->every_seconds, 0, 1e9));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Double("min_interval_seconds", &o->min_interval_seconds, 0, 1e9));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("window", &o->window, 10, 100'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("min_samples", &o->min_samples, 1, 100'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Double("max_step", &o->max_step, 0, 10));

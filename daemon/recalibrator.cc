@@ -18,10 +18,10 @@ void Recalibrator::Add(const float* scores, size_t n) {
 bool Recalibrator::MaybeRecalibrate(int64_t now_us, pb::ThresholdParams* params,
                                     Status* error) {
   if (!options_.enabled || options_.threshold.method == pb::FIXED) return false;
-  const bool by_count = since_last_ >= options_.every_scores;
-  const bool by_time = options_.every_seconds > 0 &&
-                       static_cast<double>(now_us - last_us_) >=
-                           options_.every_seconds * 1e6;
+  const double elapsed_s = static_cast<double>(now_us - last_us_) / 1e6;
+  const bool by_count = since_last_ >= options_.every_scores &&
+                        elapsed_s >= options_.min_interval_seconds;
+  const bool by_time = options_.every_seconds > 0 && elapsed_s >= options_.every_seconds;
   if (!by_count && !by_time) return false;
   if (window_.size() < options_.min_samples) return false;
   since_last_ = 0;

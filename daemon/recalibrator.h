@@ -29,6 +29,10 @@ struct RecalibrationOptions {
   bool enabled = true;
   uint64_t every_scores = 10000;  // recalibrate after this many new scores
   double every_seconds = 300;     // ... or this long (0: only by count)
+  // A count-triggered recalibration waits until this long after the last:
+  // at millions of scores a second, every 10,000 scores would be a new
+  // threshold (and a stored row) every few milliseconds.
+  double min_interval_seconds = 1;
   uint64_t window = 50000;        // most recent scores kept
   uint64_t min_samples = 1000;    // fewer: keep the current threshold
   double max_step = 0.1;          // relative move allowed per recalibration

@@ -158,6 +158,7 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.storage.durability, d.storage.durability);
   EXPECT_EQ(c.storage.reservoir_rate, d.storage.reservoir_rate);
   EXPECT_EQ(c.recalibration.every_scores, d.recalibration.every_scores);
+  EXPECT_EQ(c.recalibration.min_interval_seconds, d.recalibration.min_interval_seconds);
   EXPECT_EQ(c.recalibration.max_step, d.recalibration.max_step);
   EXPECT_EQ(c.recalibration.max_drift, d.recalibration.max_drift);
   EXPECT_TRUE(c.streams.empty());

@@ -197,7 +197,8 @@ TEST_F(DaemonCrashTest, SigkillWhileStreamingLosesNoFlaggedRecord) {
   // Recalibrate often, so that kills also land around new thresholds.
   StartDaemon(
       "[storage]\ndurability = \"commit\"\n"
-      "[recalibration]\nevery_scores = 2000\nevery_seconds = 0.5\nmin_samples = 500\n");
+      "[recalibration]\nevery_scores = 2000\nevery_seconds = 0.5\nmin_interval_seconds = 0\n"
+      "min_samples = 500\n");
   uint32_t version = FindStream(GetStatus(*control_), kStream)->model_version();
   Told told;
   size_t flagged_total = 0;

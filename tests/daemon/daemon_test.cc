@@ -261,7 +261,8 @@ TEST_F(DaemonTest, SigtermDuringLoadKeepsEveryFlaggedReply) {
 
 TEST_F(DaemonTest, RecalibrationMovesTheThresholdWithinItsBound) {
   StartDaemon(
-      "[recalibration]\nevery_scores = 200\nevery_seconds = 0\nwindow = 400\n"
+      "[recalibration]\nevery_scores = 200\nevery_seconds = 0\nmin_interval_seconds = 0\n"
+      "window = 400\n"
       "min_samples = 200\nmax_step = 0.1\nmax_drift = 0.3\n");
   const double base = FindStream(GetStatus(*control_), "default")->threshold();
   // A flood of anomalies: the threshold may rise, but by at most 30%.

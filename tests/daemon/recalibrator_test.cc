@@ -11,6 +11,7 @@ RecalibrationOptions Opts() {
   RecalibrationOptions o;
   o.every_scores = 1000;
   o.every_seconds = 0;
+  o.min_interval_seconds = 0;
   o.window = 5000;
   o.min_samples = 500;
   o.threshold.method = pb::QUANTILE;
@@ -37,6 +38,22 @@ TEST(RecalibratorTest, NotDueUntilEnoughScores) {
   EXPECT_TRUE(r.MaybeRecalibrate(0, &p, &err));
   EXPECT_EQ(p.sample_count(), 1000u);
   EXPECT_FALSE(r.MaybeRecalibrate(0, &p, &err));  // counter restarted
+}
+
+TEST(RecalibratorTest, ByCountAtMostOncePerMinInterval) {
+  RecalibrationOptions o = Opts();
+  o.min_interval_seconds = 1;
+  Recalibrator r(o, 4.6, 0);
+  auto s = Exponential(5000, 1, 4);
+  pb::ThresholdParams p;
+  Status err;
+  r.Add(s.data(), s.size());
+  EXPECT_FALSE(r.MaybeRecalibrate(999'999, &p, &err));  // due by count, too soon
+  EXPECT_TRUE(r.MaybeRecalibrate(1'000'000, &p, &err));
+  r.Add(s.data(), s.size());
+  EXPECT_FALSE(r.MaybeRecalibrate(1'500'000, &p, &err));
+  EXPECT_TRUE(r.MaybeRecalibrate(2'000'000, &p, &err));
+  EXPECT_FALSE(r.MaybeRecalibrate(3'500'000, &p, &err));  // interval passed, count not
 }
 
 TEST(RecalibratorTest, TooFewSamplesKeepThreshold) {
