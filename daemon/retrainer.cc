@@ -252,8 +252,8 @@ void Retrainer::Train(RetrainJob job, Run* run) {
     if (st.ok()) {
       streams_->Install(stream, ready, job.version, ready->meta().threshold().value(),
                         ready->meta().threshold().method());
-      spdlog::info("stream '{}' now serves version {} (threshold {})", stream,
-                   job.version, ready->meta().threshold().value());
+      spdlog::info("stream '{}' now serves version {} on {} (threshold {})", stream,
+                   job.version, ready->device(), ready->meta().threshold().value());
     }
     registered.set_value(st);
   });
