@@ -206,6 +206,8 @@ Status ReadBatcher(TableReader& r, BatcherOptions* b) {
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_batch", &b->max_batch, 1, 1 << 20));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_delay_us", &b->max_delay_us, 0, 10'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("queue_records", &b->queue_records, 1, 1ull << 32));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("inline_max_records", &b->inline_max_records, 0, 1 << 20));
   return r.CheckUnknown();
 }
 

@@ -39,6 +39,10 @@ struct BatcherOptions {
   // as soon as the scorer is free (batches then grow with the load).
   uint32_t max_delay_us = 0;
   uint64_t queue_records = 1 << 20;  // records waiting; beyond: BUSY
+  // A request of at most this many records that finds the scorer idle and
+  // no other request waiting is scored on the I/O thread (lower latency);
+  // 0: always through the scorer thread.
+  uint32_t inline_max_records = 64;
 };
 
 // [limits]

@@ -253,7 +253,8 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
                           zmq::socket_t& reply_to) {
   // All parts or none: a request is never half-queued. Checked before any
   // copying, since under overload most requests end here.
-  if (queue_->records() + RecordCount(req.score()) > config_.batcher.queue_records) {
+  const uint64_t records = RecordCount(req.score());
+  if (queue_->records() + records > config_.batcher.queue_records) {
     SendError(reply_to, origin, req.request_id(),
               Status(pb::BUSY, "scoring queue is full; retry later"));
     return;
@@ -284,8 +285,16 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
     }
   }
   pending->parts_left = static_cast<int>(parts.size());
-  for (ScorePart& p : parts) {
-    if (!queue_->TryPush(WorkItem{pending, std::move(p)})) {
+  std::vector<WorkItem> items;
+  for (ScorePart& p : parts) items.push_back(WorkItem{pending, std::move(p)});
+  // A lone small request is scored right here: three thread hand-offs
+  // (to the scorer, to the outbox, back) cost more than scoring it.
+  if (ScoreHere(records) && scorer_->TryScoreNow(items, *this)) {
+    metrics_.CountScoredInline();
+    return;
+  }
+  for (WorkItem& w : items) {
+    if (!queue_->TryPush(std::move(w))) {
       // Only another producer could fill it meanwhile, and there is none:
       // the I/O thread is the only one. Still, never drop silently.
       pending->response.mutable_error()->set_code(pb::BUSY);
@@ -326,15 +335,31 @@ void Service::HandleQuery(const Origin& origin, const pb::Request& req,
   Send(reply_to, origin, r.SerializeAsString());
 }
 
+zmq::socket_t* Service::SocketFor(char tag) {
+  if (tag == kAlertTag) return alerts_.get();
+  if (tag == static_cast<char>(Endpoint::kScore)) return score_.get();
+  if (tag == static_cast<char>(Endpoint::kControl)) return control_.get();
+  return nullptr;
+}
+
+void Service::Reply(const Origin& origin, const std::string& payload) {
+  zmq::socket_t* target = SocketFor(static_cast<char>(origin.endpoint));
+  if (target != nullptr) Send(*target, origin, payload);
+}
+
+bool Service::ScoreHere(uint64_t records) const {
+  // Past the first few messages of a turn the load is sustained: those
+  // queue, the scorer thread takes them in batches beside this one.
+  constexpr int kInlineBurst = 8;
+  return records <= config_.batcher.inline_max_records && burst_ < kInlineBurst;
+}
+
 void Service::ForwardOutbox(zmq::socket_t& outbox) {
   std::vector<zmq::message_t> frames;
   while (zmq::recv_multipart(outbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
     if (frames.size() >= 2) {
       const char tag = *static_cast<const char*>(frames[0].data());
-      zmq::socket_t* target = nullptr;
-      if (tag == kAlertTag) target = alerts_.get();
-      else if (tag == static_cast<char>(Endpoint::kScore)) target = score_.get();
-      else if (tag == static_cast<char>(Endpoint::kControl)) target = control_.get();
+      zmq::socket_t* target = SocketFor(tag);
       if (target != nullptr) {
         std::vector<zmq::const_buffer> parts;
         for (size_t i = 1; i < frames.size(); ++i) {
@@ -414,6 +439,7 @@ Status Service::Run(Signals* signals) {
     // endpoint (control during a flood) served.
     for (int k = 0; k < 256 && (items[1].revents & ZMQ_POLLIN); ++k) {
       if (!(score_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+      burst_ = k;
       OnScoreSocket(*score_, Endpoint::kScore);
     }
     if (items[2].revents & ZMQ_POLLIN) {
@@ -425,6 +451,7 @@ Status Service::Run(Signals* signals) {
     if (ingest_ && (items[ingest_at].revents & ZMQ_POLLIN)) {
       for (int k = 0; k < 256; ++k) {
         if (!(ingest_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
+        burst_ = k;
         OnScoreSocket(*ingest_, Endpoint::kIngest);
       }
     }

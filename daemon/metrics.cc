@@ -76,6 +76,10 @@ std::string Metrics::Render(const Gauges& g) const {
          "Replies not delivered: the client disconnected, or left more than "
          "the reply queue's bound unread.");
   out += "anomalyd_replies_dropped_total " + std::to_string(dropped_replies_.load()) + "\n";
+  Header(&out, "anomalyd_requests_scored_inline_total", "counter",
+         "Score requests the I/O thread scored itself (small, scorer idle; "
+         "batcher.inline_max_records).");
+  out += "anomalyd_requests_scored_inline_total " + std::to_string(scored_inline_.load()) + "\n";
   Header(&out, "anomalyd_errors_total", "counter", "Requests answered with an error, by code.");
   for (size_t i = 1; i < errors_.size(); ++i) {
     const uint64_t n = errors_[i].load();

@@ -38,6 +38,7 @@ class Metrics {
   void CountRequest() { requests_++; }
   // A reply that could not be queued to its client (gone, or not reading).
   void CountDroppedReply() { dropped_replies_++; }
+  void CountScoredInline() { scored_inline_++; }
   Histogram& batch_size() { return batch_size_; }
   Histogram& latency_seconds() { return latency_; }
 
@@ -55,6 +56,7 @@ class Metrics {
  private:
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> dropped_replies_{0};
+  std::atomic<uint64_t> scored_inline_{0};
   std::array<std::atomic<uint64_t>, 100> errors_{};
   Histogram batch_size_;
   Histogram latency_;

@@ -18,7 +18,15 @@ namespace anomalyd {
 inline constexpr char kOutboxAddress[] = "inproc://anomalyd-outbox";
 inline constexpr char kAlertTag = 'A';
 
-class Outbox {
+// Where a finished reply goes: an Outbox, or the endpoint itself when the
+// I/O thread scored the request (ScoringLoop::TryScoreNow).
+class ReplySink {
+ public:
+  virtual ~ReplySink() = default;
+  virtual void Reply(const Origin& origin, const std::string& payload) = 0;
+};
+
+class Outbox : public ReplySink {
  public:
   explicit Outbox(zmq::context_t& ctx) : socket_(ctx, zmq::socket_type::push) {
     // Unbounded: what waits here is bounded by the work queue upstream, and
@@ -28,7 +36,7 @@ class Outbox {
     socket_.connect(kOutboxAddress);
   }
 
-  void Reply(const Origin& origin, const std::string& payload) {
+  void Reply(const Origin& origin, const std::string& payload) override {
     const char tag = static_cast<char>(origin.endpoint);
     socket_.send(zmq::buffer(&tag, 1), zmq::send_flags::sndmore);
     for (const std::string& f : origin.envelope) {
@@ -49,7 +57,7 @@ class Outbox {
 
 // Sends the reply of `pending` (its error alone when it has one). No-op for
 // ingest, which has nobody to answer.
-inline void SendPending(Outbox& outbox, PendingReply& pending) {
+inline void SendPending(ReplySink& outbox, PendingReply& pending) {
   if (pending.origin.endpoint == Endpoint::kIngest) return;
   if (pending.response.has_error() && pending.response.error().code() != pb::OK) {
     pending.response.clear_score();

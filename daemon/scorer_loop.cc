@@ -57,34 +57,66 @@ void ScoringLoop::Reconfigure(const ScoringOptions& options) {
   options_changed_ = true;
 }
 
+void ScoringLoop::ApplyPendingOptions() {
+  if (options_changed_.exchange(false)) {
+    std::lock_guard<std::mutex> l(options_mu_);
+    options_ = pending_options_;
+    recal_.clear();  // new recalibration settings start new windows
+  }
+}
+
 void ScoringLoop::Run() {
   Outbox outbox(ctx_);
   for (;;) {
-    if (options_changed_.exchange(false)) {
-      std::lock_guard<std::mutex> l(options_mu_);
-      options_ = pending_options_;
-      recal_.clear();  // new recalibration settings start new windows
+    BatcherOptions batcher;
+    {
+      std::lock_guard<std::mutex> l(work_mu_);
+      ApplyPendingOptions();
+      batcher = options_.batcher;
     }
     std::vector<WorkItem> items = queue_->PopBatch(
-        options_.batcher.max_batch, kIdleWait,
-        std::chrono::microseconds(options_.batcher.max_delay_us));
+        batcher.max_batch, kIdleWait, std::chrono::microseconds(batcher.max_delay_us));
     heartbeat_us_ = SteadyMicros();
     if (items.empty()) {
       if (queue_->closed_and_empty()) break;
       continue;
     }
-    std::map<std::string, std::vector<WorkItem*>> by_stream;
-    for (WorkItem& w : items) by_stream[w.part.stream].push_back(&w);
-    ScoredBatch job;
-    for (const WorkItem& w : items) job.records += w.part.rows();
-    for (auto& [stream, group] : by_stream) ScoreStream(stream, group, &job, outbox);
-    writer_->Submit(std::move(job));
-    ++batches_;
+    {
+      std::lock_guard<std::mutex> l(work_mu_);
+      ScoreItems(items, outbox);
+    }
+    queue_->Done(items.size());
   }
 }
 
+bool ScoringLoop::TryScoreNow(std::vector<WorkItem>& items, ReplySink& sink) {
+  // The I/O thread is the only producer: with nothing queued or being
+  // scored, the loop cannot take anything before this returns, so no
+  // earlier request is overtaken. The lock keeps out the loop's own
+  // option updates.
+  if (!queue_->idle()) return false;
+  std::unique_lock<std::mutex> l(work_mu_, std::try_to_lock);
+  if (!l.owns_lock()) return false;
+  uint64_t records = 0;
+  for (const WorkItem& w : items) records += w.part.rows();
+  if (!writer_->HasRoom(records)) return false;  // Submit must not block here
+  ApplyPendingOptions();
+  ScoreItems(items, sink);
+  return true;
+}
+
+void ScoringLoop::ScoreItems(std::vector<WorkItem>& items, ReplySink& sink) {
+  std::map<std::string, std::vector<WorkItem*>> by_stream;
+  for (WorkItem& w : items) by_stream[w.part.stream].push_back(&w);
+  ScoredBatch job;
+  for (const WorkItem& w : items) job.records += w.part.rows();
+  for (auto& [stream, group] : by_stream) ScoreStream(stream, group, &job, sink);
+  writer_->Submit(std::move(job));
+  ++batches_;
+}
+
 void ScoringLoop::Fail(std::vector<WorkItem*>& items, const Status& s,
-                       Outbox& outbox) {
+                       ReplySink& outbox) {
   for (WorkItem* w : items) {
     pb::Error* e = w->reply->response.mutable_error();
     e->set_code(s.code());
@@ -96,7 +128,7 @@ void ScoringLoop::Fail(std::vector<WorkItem*>& items, const Status& s,
 
 void ScoringLoop::ScoreStream(const std::string& stream,
                               std::vector<WorkItem*>& items, ScoredBatch* job,
-                              Outbox& outbox) {
+                              ReplySink& outbox) {
   const ServingSnapshot snap = streams_->Snapshot(stream);
   if (!snap.model) {
     Fail(items, Status(pb::UNKNOWN_STREAM, "stream '" + stream + "' has no model"), outbox);
@@ -172,9 +204,14 @@ void ScoringLoop::ScoreStream(const std::string& stream,
   samples.dim = static_cast<uint32_t>(d);
   uint64_t flagged = 0;
   size_t row = 0;
+  // Durable replies wait for the commit of what they flag, and of the
+  // recalibrated threshold they carry; one that flags nothing under a
+  // stored threshold goes out at once.
+  const bool thresholds_stored = writer_->thresholds_settled();
   for (WorkItem* w : ok) {
     const ScorePart& part = w->part;
     PendingReply& reply = *w->reply;
+    const uint64_t flagged_before = flagged;
     auto* results = reply.response.mutable_score()->mutable_results();
     for (size_t i = 0; i < part.rows(); ++i, ++row) {
       const bool is_anomaly = out.score[row] > threshold;
@@ -230,7 +267,7 @@ void ScoringLoop::ScoreStream(const std::string& stream,
         samples.values.insert(samples.values.end(), x, x + d);
       }
     }
-    if (options_.durable_replies) {
+    if (options_.durable_replies && (flagged > flagged_before || !thresholds_stored)) {
       job->completions.push_back(w->reply);
     } else if (reply.parts_left.fetch_sub(1) == 1) {
       SendPending(outbox, reply);

@@ -8,12 +8,14 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <random>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
 #include "daemon/config.h"
+#include "daemon/outbox.h"
 #include "daemon/recalibrator.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
@@ -50,17 +52,29 @@ class ScoringLoop {
   // Applies new options (SIGHUP); taken at the next batch.
   void Reconfigure(const ScoringOptions& options);
 
+  // Scores `items` (one request's parts) on the calling thread and sends
+  // the reply to `sink`, when the loop is idle: nothing queued or being
+  // scored, and room at the writer. Returns false, leaving `items` alone,
+  // otherwise. For the I/O thread: a lone small request then costs no
+  // hand-off between threads.
+  bool TryScoreNow(std::vector<WorkItem>& items, ReplySink& sink);
+
  private:
   void Run();
+  void ApplyPendingOptions();  // under work_mu_
+  void ScoreItems(std::vector<WorkItem>& items, ReplySink& sink);
   void ScoreStream(const std::string& stream, std::vector<WorkItem*>& items,
-                   ScoredBatch* job, Outbox& outbox);
-  void Fail(std::vector<WorkItem*>& items, const Status& s, Outbox& outbox);
+                   ScoredBatch* job, ReplySink& outbox);
+  void Fail(std::vector<WorkItem*>& items, const Status& s, ReplySink& outbox);
 
   zmq::context_t& ctx_;
   ScoringOptions options_;
   std::mutex options_mu_;
   ScoringOptions pending_options_;
   std::atomic<bool> options_changed_{false};
+  // Held while a batch is scored, by the loop or by TryScoreNow: options_,
+  // recal_ and rng_ belong to whoever holds it.
+  std::mutex work_mu_;
   WorkQueue* queue_;
   StreamRegistry* streams_;
   Writer* writer_;

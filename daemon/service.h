@@ -32,14 +32,16 @@ struct Signals {
   std::atomic<bool> reload{false};
 };
 
-class Service {
+// Privately a ReplySink: requests the I/O thread scores itself
+// (ScoringLoop::TryScoreNow) are answered straight from their endpoint.
+class Service : private ReplySink {
  public:
   // Prepares everything short of binding the endpoints. On error nothing is
   // left running.
   static Status Create(const Config& config, std::string config_path,
                        std::vector<std::string> overrides,
                        std::unique_ptr<Service>* service);
-  ~Service();
+  ~Service() override;
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
@@ -66,6 +68,14 @@ class Service {
   void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void HandleQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void ForwardOutbox(zmq::socket_t& outbox);
+  // The socket that answers frames tagged `tag` (an Endpoint, or kAlertTag);
+  // nullptr for ingest, which answers nobody.
+  zmq::socket_t* SocketFor(char tag);
+  // ReplySink, I/O thread only.
+  void Reply(const Origin& origin, const std::string& payload) override;
+  // Whether a request of `records` records should be scored on the I/O
+  // thread: small, and among the first few messages of this poll turn.
+  bool ScoreHere(uint64_t records) const;
   // Replies without blocking; a reply the client cannot take is dropped
   // and counted (DroppedReply).
   void Send(zmq::socket_t& socket, const Origin& origin, const std::string& payload);
@@ -96,6 +106,7 @@ class Service {
   std::string bundles_dir_;
   int64_t started_us_ = 0;
   int64_t last_drop_log_us_ = 0;  // I/O thread only
+  int burst_ = 0;  // messages taken from the socket before this one, this poll turn
 
   zmq::context_t ctx_;
   // Declared before the sockets so that it outlives them: a CURVE socket

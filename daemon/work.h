@@ -60,6 +60,7 @@ class WorkQueue {
       std::lock_guard<std::mutex> l(mu_);
       if (closed_ || records_ + n > capacity_) return false;
       records_ += n;
+      ++unfinished_;
       items_.push_back(std::move(item));
     }
     cv_.notify_one();
@@ -101,6 +102,11 @@ class WorkQueue {
     }
     cv_.notify_all();
   }
+  // The consumer finished `items` items it popped.
+  void Done(size_t items) { unfinished_.fetch_sub(items); }
+  // No item waits or is being scored.
+  bool idle() const { return unfinished_.load() == 0; }
+
   bool closed_and_empty() const {
     std::lock_guard<std::mutex> l(mu_);
     return closed_ && items_.empty();
@@ -117,6 +123,7 @@ class WorkQueue {
   std::deque<WorkItem> items_;
   uint64_t records_ = 0;
   bool closed_ = false;
+  std::atomic<uint64_t> unfinished_{0};  // pushed and not yet Done
 };
 
 }  // namespace anomalyd

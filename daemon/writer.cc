@@ -34,9 +34,16 @@ void Writer::Submit(ScoredBatch batch) {
              pending_records_ + batch.records <= options_.max_pending_records;
     });
     pending_records_ += batch.records;
+    unsettled_thresholds_ += batch.thresholds.size();
     batches_.push_back(std::move(batch));
   }
   cv_.notify_one();
+}
+
+bool Writer::HasRoom(uint64_t records) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return pending_records_ == 0 ||
+         pending_records_ + records <= options_.max_pending_records;
 }
 
 void Writer::Post(Task task) {
@@ -143,6 +150,7 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
     for (ThresholdRow& t : b.thresholds) {
       Track(store.AppendThreshold(&t), "threshold of '" + t.stream + "'");
     }
+    unsettled_thresholds_ -= b.thresholds.size();
   }
   // One transaction for every anomaly waiting: group commit.
   std::vector<AnomalyRow> rows;

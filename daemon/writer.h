@@ -76,7 +76,14 @@ class Writer {
   // requests get BUSY, instead of memory growing without bound. An empty
   // writer takes any batch.
   void Submit(ScoredBatch batch);
+  // Whether Submit would take `records` records now without blocking.
+  bool HasRoom(uint64_t records) const;
   void Post(Task task);
+
+  // Every recalibrated threshold submitted so far is stored (or its write
+  // failed): a reply that carries one and flags nothing need not wait for
+  // the writer to be durable.
+  bool thresholds_settled() const { return unsettled_thresholds_.load() == 0; }
 
   bool healthy() const { return healthy_.load(); }
   std::string last_error() const;
@@ -107,6 +114,7 @@ class Writer {
   bool stopping_ = false;
   std::atomic<bool> healthy_{true};
   std::atomic<uint64_t> unstored_{0};
+  std::atomic<uint64_t> unsettled_thresholds_{0};  // submitted, not yet written
   std::string last_error_;
   std::thread thread_;
 };

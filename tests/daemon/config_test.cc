@@ -154,6 +154,7 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.endpoints.metrics, d.endpoints.metrics);
   EXPECT_EQ(c.batcher.max_batch, d.batcher.max_batch);
   EXPECT_EQ(c.batcher.queue_records, d.batcher.queue_records);
+  EXPECT_EQ(c.batcher.inline_max_records, d.batcher.inline_max_records);
   EXPECT_EQ(c.limits.max_message_bytes, d.limits.max_message_bytes);
   EXPECT_EQ(c.storage.durability, d.storage.durability);
   EXPECT_EQ(c.storage.reservoir_rate, d.storage.reservoir_rate);

@@ -392,6 +392,53 @@ TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
   EXPECT_EQ(HttpGet(port, "/").rfind("HTTP/1.1 404", 0), 0u);
 }
 
+// One request at a time is scored on the I/O thread (batcher.
+// inline_max_records), with the same verdicts, stored rows and durable
+// replies as through the scorer thread; inline_max_records = 0 turns it off.
+TEST(DaemonInlineTest, LoneSmallRequestsAreScoredOnTheIoThread) {
+  for (const int inline_max : {64, 0}) {
+    SCOPED_TRACE(inline_max);
+    testing::TempDir tmp;
+    zmq::context_t ctx(1);
+    std::mt19937_64 rng(11);
+    const int port = testing::FreePort();
+    DaemonProcess daemon(tmp.path().string(),
+                         "[batcher]\ninline_max_records = " + std::to_string(inline_max) + "\n");
+    daemon.set_metrics("tcp://127.0.0.1:" + std::to_string(port));
+    std::string why;
+    ASSERT_TRUE(daemon.Start(&why)) << why;
+    Client score(ctx, daemon.score(), std::chrono::seconds(20));
+    constexpr int kRequests = 20;
+    for (int i = 0; i < kRequests; ++i) {
+      const bool anomalous = i % 4 == 0;
+      pb::Response resp;
+      ASSERT_OK(score.Call(ScoreRequest({anomalous ? AnomalousRecord(rng) : NormalRecord(rng)},
+                                        "", "i" + std::to_string(i) + "-", i % 2 == 0),
+                           &resp));
+      const pb::ScoreResult& r = resp.score().results(0);
+      EXPECT_EQ(r.id(), "i" + std::to_string(i) + "-0");
+      if (anomalous) {
+        EXPECT_TRUE(r.flagged()) << i;
+        EXPECT_TRUE(r.stored()) << i;  // durability commit: after the commit
+      }
+    }
+    const std::set<std::string> stored = StoredIds(daemon.db());
+    for (int i = 0; i < kRequests; i += 4) EXPECT_TRUE(stored.count("i" + std::to_string(i) + "-0"));
+    const std::string m = HttpGet(port, "/metrics");
+    const std::string key = "anomalyd_requests_scored_inline_total ";
+    const size_t at = m.find("\n" + key);
+    ASSERT_NE(at, std::string::npos) << m;
+    const long inlined = std::stol(m.substr(at + 1 + key.size()));
+    if (inline_max == 0) {
+      EXPECT_EQ(inlined, 0);
+    } else {
+      // All but a request that met the scorer thread's brief turn.
+      EXPECT_GE(inlined, kRequests - 2);
+    }
+    EXPECT_EQ(daemon.Stop(), 0) << daemon.Log();
+  }
+}
+
 TEST(DaemonConfigTest, CheckConfigReportsTheBadKey) {
   testing::TempDir tmp;
   std::ofstream(tmp.file("bad.toml")) << "[batcher]\nmax_bacth = 3\n";
