@@ -166,6 +166,24 @@ baseline = "{base}"
         seen = [a["record_id"] for a in alerts]
         self.assertEqual(sorted(seen), sorted(flagged))
 
+    def test_2b_score_columns(self):
+        x = np.vstack([normal_rows(self.rng, 50), anomalous_rows(self.rng, 3)])
+        per_record = self.client.score(x, stream="demo", contributions=True)
+        cols = self.client.score_columns(x, stream="demo", contributions=True)
+        self.assertEqual(cols["score"].shape, (len(x),))
+        self.assertEqual(cols["contributions"].shape, x.shape)
+        for key in ("score", "reconstruction", "kl", "p_value", "threshold"):
+            np.testing.assert_allclose(cols[key], [r[key] for r in per_record],
+                                       rtol=1e-5, err_msg=key)
+        np.testing.assert_allclose(cols["contributions"],
+                                   [r["contributions"] for r in per_record], rtol=1e-5)
+        self.assertEqual(cols["flagged"].tolist(),
+                         (cols["score"] > cols["threshold"]).tolist())
+        self.assertEqual(cols["model_version"].tolist(),
+                         [r["model_version"] for r in per_record])
+        self.assertTrue(cols["flagged"][-3:].all())
+        self.assertEqual(cols["stored"].tolist(), cols["flagged"].tolist())
+
     def test_3_per_record_form(self):
         row = normal_rows(self.rng, 1)[0]
         rec = dict(zip(NAMES, row.tolist()), id="dict-0", labels={"host": "h1"})

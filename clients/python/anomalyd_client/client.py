@@ -62,6 +62,23 @@ def _score_result(r, contributions):
     return d
 
 
+def _fill_dense(dense, data, stream, ids, event_times_us):
+    """Fills a DenseBatch from a 2-D array-like; returns the float32 array."""
+    x = np.asarray(data, dtype=np.float32)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.ndim != 2:
+        raise ValueError(f"score: expected a 2-D array, got shape {x.shape}")
+    dense.stream = stream
+    dense.dim = x.shape[1]
+    dense.values.extend(np.ascontiguousarray(x).ravel().tolist())
+    if ids is not None:
+        dense.ids.extend(str(i) for i in ids)
+    if event_times_us is not None:
+        dense.event_times_us.extend(int(t) for t in event_times_us)
+    return x
+
+
 def _anomaly(a):
     return {
         "id": a.id,
@@ -255,21 +272,38 @@ class Client:
                 for k, v in row.get("labels", {}).items():
                     rec.labels[str(k)] = str(v)
         else:
-            x = np.asarray(data, dtype=np.float32)
-            if x.ndim == 1:
-                x = x.reshape(1, -1)
-            if x.ndim != 2:
-                raise ValueError(f"score: expected a 2-D array, got shape {x.shape}")
-            dense = req.score.dense
-            dense.stream = stream
-            dense.dim = x.shape[1]
-            dense.values.extend(np.ascontiguousarray(x).ravel().tolist())
-            if ids is not None:
-                dense.ids.extend(str(i) for i in ids)
-            if event_times_us is not None:
-                dense.event_times_us.extend(int(t) for t in event_times_us)
+            _fill_dense(req.score.dense, data, stream, ids, event_times_us)
         resp = self._score.call(req)
         return [_score_result(r, contributions) for r in resp.score.results]
+
+    def score_columns(self, data, stream="default", contributions=False,
+                      ids=None, event_times_us=None):
+        """Scores a 2-D array (one row per record) and returns one NumPy
+        array per field, row i for record i: score, reconstruction, kl,
+        p_value, threshold, model_version, flagged and stored (bool), and
+        contributions (n x dim) when asked for. The daemon answers in
+        columns (ScoreRequest.columnar): for large batches this is several
+        times faster than score(), on both sides.
+        """
+        req = pb.Request()
+        req.score.contributions = contributions
+        req.score.columnar = True
+        x = _fill_dense(req.score.dense, data, stream, ids, event_times_us)
+        c = self._score.call(req).score.columns
+        out = {
+            "score": np.array(c.score, dtype=np.float32),
+            "reconstruction": np.array(c.reconstruction, dtype=np.float32),
+            "kl": np.array(c.kl, dtype=np.float32),
+            "p_value": np.array(c.p_value, dtype=np.float64),
+            "threshold": np.array(c.threshold, dtype=np.float32),
+            "model_version": np.array(c.model_version, dtype=np.uint32),
+            "flagged": np.array(c.flagged, dtype=bool),
+            "stored": np.array(c.stored, dtype=bool),
+        }
+        if contributions:
+            out["contributions"] = np.array(
+                c.contributions, dtype=np.float32).reshape(x.shape)
+        return out
 
     def _names(self, stream):
         if stream not in self._feature_names:
