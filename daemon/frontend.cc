@@ -20,6 +20,8 @@ namespace {
 constexpr std::chrono::milliseconds kPollInterval(100);
 // How long the last replies may take to leave on shutdown.
 constexpr int kShutdownLingerMs = 2000;
+// Largest message the alerts endpoint takes from a subscriber.
+constexpr int kMaxSubscriptionBytes = 1024;
 // Replies queued per client before further ones are dropped (and counted):
 // ten times what ZeroMQ allows by default, enough for thousands of requests
 // in flight, while bounding what a client that sends but never reads can
@@ -380,11 +382,14 @@ Status Service::Run(Signals* signals) {
     sock = std::make_unique<zmq::socket_t>(ctx_, type);
     sock->set(zmq::sockopt::linger, kShutdownLingerMs);
     // Beyond twice the configured maximum ZeroMQ drops the peer before we
-    // ever see the message; between the two we answer TOO_LARGE.
-    if (type != zmq::socket_type::pub) {
-      sock->set(zmq::sockopt::maxmsgsize,
-                static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
-    }
+    // ever see the message; between the two we answer TOO_LARGE. What
+    // reaches PUB are subscriptions (a byte and a stream name of at most
+    // 128): a subscriber sending more is dropped instead of its "topic"
+    // being kept in memory.
+    sock->set(zmq::sockopt::maxmsgsize,
+              type == zmq::socket_type::pub
+                  ? int64_t{kMaxSubscriptionBytes}
+                  : static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
     if (type == zmq::socket_type::router) {
       // ZeroMQ's default bound (1000 messages per client) with
       // router_mandatory off discarded replies without a word once a
