@@ -70,6 +70,7 @@ device = "cuda"
 max_epochs = 20
 [batcher]
 max_batch = 65536
+queue_records = 1048576
 [limits]
 max_message_bytes = 67108864
 [storage]

@@ -38,7 +38,7 @@ struct BatcherOptions {
   // How long a batch below max_batch may wait for more records. 0: score
   // as soon as the scorer is free (batches then grow with the load).
   uint32_t max_delay_us = 0;
-  uint64_t queue_records = 1 << 20;  // records waiting; beyond: BUSY
+  uint64_t queue_records = 1 << 18;  // records waiting; beyond: BUSY
   // A request of at most this many records that finds the scorer idle and
   // no other request waiting is scored on the I/O thread (lower latency);
   // 0: always through the scorer thread.
