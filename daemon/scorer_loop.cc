@@ -95,10 +95,16 @@ bool ScoringLoop::TryScoreNow(std::vector<WorkItem>& items, ReplySink& sink) {
   // earlier request is overtaken. The lock keeps out the loop's own
   // option updates.
   if (!queue_->idle()) return false;
+  uint64_t records = 0;
+  for (const WorkItem& w : items) {
+    records += w.part.rows();
+    // A GPU call costs ~200 us whatever its size: small requests are
+    // better batched by the scorer thread than scored one by one here.
+    const ServingSnapshot snap = streams_->Snapshot(w.part.stream);
+    if (snap.model && !snap.model->on_cpu()) return false;
+  }
   std::unique_lock<std::mutex> l(work_mu_, std::try_to_lock);
   if (!l.owns_lock()) return false;
-  uint64_t records = 0;
-  for (const WorkItem& w : items) records += w.part.rows();
   if (!writer_->HasRoom(records)) return false;  // Submit must not block here
   ApplyPendingOptions();
   ScoreItems(items, sink);

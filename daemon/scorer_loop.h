@@ -54,9 +54,9 @@ class ScoringLoop {
 
   // Scores `items` (one request's parts) on the calling thread and sends
   // the reply to `sink`, when the loop is idle: nothing queued or being
-  // scored, and room at the writer. Returns false, leaving `items` alone,
-  // otherwise. For the I/O thread: a lone small request then costs no
-  // hand-off between threads.
+  // scored, room at the writer, and the streams' models on the CPU.
+  // Returns false, leaving `items` alone, otherwise. For the I/O thread: a
+  // lone small request then costs no hand-off between threads.
   bool TryScoreNow(std::vector<WorkItem>& items, ReplySink& sink);
 
  private:

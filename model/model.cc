@@ -33,6 +33,7 @@ float Model::threshold() const {
   return static_cast<float>(impl_->meta.threshold().value());
 }
 std::string Model::device() const { return impl_->device.str(); }
+bool Model::on_cpu() const { return impl_->device.is_cpu(); }
 
 Status Model::Recalibrate(const ThresholdOptions& options) {
   const auto& h = impl_->meta.holdout_scores();

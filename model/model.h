@@ -154,6 +154,7 @@ class Model {
   size_t dim() const;
   float threshold() const;
   std::string device() const;  // e.g. "cpu", "cuda:0"
+  bool on_cpu() const;
 
   struct Impl;  // model/model_impl.h; LibTorch lives there
 
