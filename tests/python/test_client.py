@@ -220,5 +220,31 @@ baseline = "{base}"
         self.assertEqual(rc, 0, self.daemon_log()[-4000:])
 
 
+class ColumnsWireTest(unittest.TestCase):
+    """The columnar reply reader against protobuf's own, no daemon."""
+
+    def test_columns_match_protobuf(self):
+        from anomalyd_client import client as cl
+        resp = cl.pb.Response(request_id=7)
+        c = resp.score.columns
+        n, dim = 5, 3
+        c.score.extend([0.5, 1.5, -2.0, 3.25, 1e30])
+        c.reconstruction.extend([0.25] * n)
+        c.kl.extend([0.125] * n)
+        c.p_value.extend([0.1, 0.2, 0.3, 0.4, 1.0 / 3.0])
+        c.threshold.extend([2.0] * n)
+        c.flagged.extend([False, False, False, True, True])
+        c.stored.extend([False, False, False, True, False])
+        c.model_version.extend([1, 127, 128, 300, 70000])  # multi-byte varints
+        c.contributions.extend(float(i) for i in range(n * dim))
+        out = cl._columns(resp.SerializeToString(), n)
+        for key in ("score", "reconstruction", "kl", "p_value", "threshold",
+                    "flagged", "stored", "model_version", "contributions"):
+            np.testing.assert_array_equal(out[key], np.array(getattr(c, key)), err_msg=key)
+        self.assertEqual(out["p_value"].dtype, np.float64)
+        self.assertEqual(out["flagged"].dtype, bool)
+        self.assertEqual(out["model_version"].dtype, np.uint32)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
