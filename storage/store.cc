@@ -131,6 +131,12 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
     ANOMALYD_RETURN_IF_ERROR(schema::CheckMigratable(&db).WithContext(path));
     ANOMALYD_RETURN_IF_ERROR(ConfigureWriter(options, &db, path));
     ANOMALYD_RETURN_IF_ERROR(schema::Migrate(&db).WithContext(path));
+    if (options.background_checkpoint) {
+      ANOMALYD_RETURN_IF_ERROR(
+          sqlite::Checkpointer::Start(db, path, SyncPragma(options.sync),
+                                      &rep->checkpointer)
+              .WithContext(path));
+    }
   }
   store->reset(new Store(std::move(rep)));
   return Status::OK();

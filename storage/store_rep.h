@@ -4,9 +4,11 @@
 #define ANOMALYD_STORAGE_STORE_REP_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "storage/checkpointer.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -28,6 +30,9 @@ struct Store::Rep {
   sqlite::Statement prune_age, prune_boundary, prune_before;
   // Anomaly queries, by SQL text (a few dozen shapes at most).
   std::map<std::string, sqlite::Statement> queries;
+  // Writers with background_checkpoint only. Declared after db: stopped
+  // before the writer connection closes (and checkpoints one last time).
+  std::unique_ptr<sqlite::Checkpointer> checkpointer;
 
   // Encoding buffers of the rows bound to one INSERT (three per row: they
   // must stay unchanged until the statement has run), reused between calls.
