@@ -74,6 +74,14 @@ struct StoreOptions {
   // records give the same reservoir, however they are batched. Default: 1.
   uint64_t reservoir_seed = 1;
 
+  // Copy the WAL back into the database file (checkpoint) on a thread of
+  // the store's own, with a second connection, instead of inside the
+  // commit that crosses SQLite's threshold of 1,000 pages: a commit then
+  // does not wait for the copy and its fsyncs. When commits outpace it, the
+  // writer checkpoints after its commit once the WAL reaches 4,000 pages
+  // (64 MiB), which bounds the WAL. Ignored when read_only. Default: true.
+  bool background_checkpoint = true;
+
   // Source of "now". nullptr: SystemClock(). Not owned; must outlive the
   // Store. Default: nullptr.
   Clock* clock = nullptr;

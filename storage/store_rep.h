@@ -4,8 +4,11 @@
 #define ANOMALYD_STORAGE_STORE_REP_H_
 
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
+#include "storage/checkpointer.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -17,7 +20,8 @@ struct Store::Rep {
   sqlite::Db db;  // declared before the statements: destroyed after them
 
   // Statements prepared on first use and kept for the connection's life.
-  sqlite::Statement insert_anomaly;
+  sqlite::Statement insert_anomaly;    // one row
+  sqlite::Statement insert_anomalies;  // kRowsPerInsert rows (store.cc)
   sqlite::Statement register_model, model_status, retire_active, set_active;
   sqlite::Statement active_model, active_models, list_models, next_version;
   sqlite::Statement append_threshold, threshold_history;
@@ -26,10 +30,13 @@ struct Store::Rep {
   sqlite::Statement prune_age, prune_boundary, prune_before;
   // Anomaly queries, by SQL text (a few dozen shapes at most).
   std::map<std::string, sqlite::Statement> queries;
+  // Writers with background_checkpoint only. Declared after db: stopped
+  // before the writer connection closes (and checkpoints one last time).
+  std::unique_ptr<sqlite::Checkpointer> checkpointer;
 
-  std::string scratch;  // encoding buffers, reused between rows
-  std::string scratch2;
-  std::string scratch3;
+  // Encoding buffers of the rows bound to one INSERT (three per row: they
+  // must stay unchanged until the statement has run), reused between calls.
+  std::vector<std::string> insert_scratch;
 
   // Prepares *s with `sql` unless already prepared.
   Status Prepared(sqlite::Statement* s, const char* sql) {

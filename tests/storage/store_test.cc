@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <limits>
+#include <map>
 
 #include "storage/sqlite.h"
 #include "tests/storage/store_test_util.h"
@@ -159,43 +160,90 @@ TEST(Store, ReaderSeesOnlyCommittedWrites) {
   EXPECT_EQ(All(reader.get()).rows.size(), 2u);
 }
 
+// Batches of 50 go in one row per statement; batches of 150 mostly in
+// multi-row statements, which must undo their earlier rows too.
 TEST(Store, FullDatabaseIsStorageFullAndStaysUsable) {
-  TempDir dir;
-  StoreOptions o;
-  o.max_db_bytes = 256 * 1024;
-  std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("full.db"), &store, o));
-  int committed = 0;
-  Status s;
-  for (int b = 0; b < 1000 && s.ok(); ++b) {
-    std::vector<AnomalyRow> batch;
-    for (int i = 0; i < 50; ++i)
-      batch.push_back(MakeAnomaly(b * 50 + i, "s", 38));
-    s = store->InsertAnomalies(&batch);
-    if (s.ok()) committed += 50;
+  for (int batch_rows : {50, 150}) {
+    SCOPED_TRACE("batches of " + std::to_string(batch_rows));
+    TempDir dir;
+    StoreOptions o;
+    o.max_db_bytes = 512 * 1024;  // 32 pages: the empty schema takes 14
+    std::unique_ptr<Store> store;
+    ASSERT_OK(OpenStore(dir.file("full.db"), &store, o));
+    int committed = 0;
+    Status s;
+    for (int b = 0; b < 1000 && s.ok(); ++b) {
+      std::vector<AnomalyRow> batch;
+      for (int i = 0; i < batch_rows; ++i)
+        batch.push_back(MakeAnomaly(b * batch_rows + i, "s", 38));
+      s = store->InsertAnomalies(&batch);
+      if (s.ok()) committed += batch_rows;
+    }
+    ASSERT_EQ(s.code(), pb::STORAGE_FULL) << s.ToString();
+    EXPECT_NE(s.message().find("inserting a batch of " +
+                               std::to_string(batch_rows) + " anomalies"),
+              std::string::npos)
+        << s.message();
+    EXPECT_GT(committed, 0);
+    // The failed batch left nothing behind; reads and deletes still work.
+    AnomalyQuery q;
+    q.limit = kMaxQueryLimit;
+    AnomalyPage page;
+    ASSERT_OK(store->QueryAnomalies(q, &page));
+    EXPECT_EQ(static_cast<int>(page.rows.size()), committed);
+    std::vector<float> samples(38 * 2000, 1.0f);
+    EXPECT_EQ(store->AddSamples("s", 38, samples.data(), 2000).code(),
+              pb::STORAGE_FULL);
+    int64_t deleted = 0;
+    RetentionPolicy keep_half;
+    keep_half.max_rows = committed / 2;
+    ASSERT_OK(store->Prune(keep_half, &deleted));
+    std::vector<AnomalyRow> more = {MakeAnomaly(999999)};
+    EXPECT_OK(store->InsertAnomalies(&more));
+    store.reset();
+    EXPECT_EQ(RawQuery(dir.file("full.db"), "PRAGMA integrity_check"), "ok");
   }
-  ASSERT_EQ(s.code(), pb::STORAGE_FULL) << s.ToString();
-  EXPECT_NE(s.message().find("inserting a batch of 50 anomalies"),
-            std::string::npos)
-      << s.message();
-  EXPECT_GT(committed, 0);
-  // The failed batch left nothing behind; reads and deletes still work.
-  AnomalyQuery q;
-  q.limit = kMaxQueryLimit;
-  AnomalyPage page;
-  ASSERT_OK(store->QueryAnomalies(q, &page));
-  EXPECT_EQ(static_cast<int>(page.rows.size()), committed);
-  std::vector<float> samples(38 * 2000, 1.0f);
-  EXPECT_EQ(store->AddSamples("s", 38, samples.data(), 2000).code(),
-            pb::STORAGE_FULL);
-  int64_t deleted = 0;
-  RetentionPolicy keep_half;
-  keep_half.max_rows = committed / 2;
-  ASSERT_OK(store->Prune(keep_half, &deleted));
-  std::vector<AnomalyRow> more = {MakeAnomaly(999999)};
-  EXPECT_OK(store->InsertAnomalies(&more));
-  store.reset();
-  EXPECT_EQ(RawQuery(dir.file("full.db"), "PRAGMA integrity_check"), "ok");
+}
+
+// Big batches go in as multi-row INSERTs plus single-row ones for the
+// rest; each row must get the id under which its own values were stored.
+TEST(Store, LargeBatchIdsMatchTheirRows) {
+  TempDir dir;
+  std::unique_ptr<Store> store;
+  ASSERT_OK(OpenStore(dir.file("a.db"), &store));
+  std::vector<AnomalyRow> first = {MakeAnomaly(0)};
+  ASSERT_OK(store->InsertAnomalies(&first));
+  for (int n : {64, 65, 200, 1000}) {
+    SCOPED_TRACE("batch of " + std::to_string(n));
+    std::vector<AnomalyRow> batch;
+    for (int i = 0; i < n; ++i) {
+      batch.push_back(MakeAnomaly(i + 1, "s" + std::to_string(i % 3), i % 7));
+    }
+    const int64_t before = first[0].id;  // the last id so far
+    ASSERT_OK(store->InsertAnomalies(&batch));
+    for (int i = 0; i < n; ++i) {
+      ASSERT_EQ(batch[i].id, before + 1 + i);
+    }
+    first = {batch.back()};
+    std::map<int64_t, const AnomalyRow*> by_id;
+    for (const AnomalyRow& a : batch) by_id[a.id] = &a;
+    AnomalyPage page = All(store.get());
+    int seen = 0;
+    for (const AnomalyRow& got : page.rows) {
+      auto it = by_id.find(got.id);
+      if (it == by_id.end()) continue;
+      ++seen;
+      const AnomalyRow& want = *it->second;
+      EXPECT_EQ(got.record_id, want.record_id);
+      EXPECT_EQ(got.stream, want.stream);
+      EXPECT_EQ(got.event_time_us, want.event_time_us);
+      EXPECT_EQ(got.score, want.score);
+      EXPECT_EQ(got.features, want.features);
+      EXPECT_EQ(got.contributions, want.contributions);
+      EXPECT_EQ(got.labels, want.labels);
+    }
+    EXPECT_EQ(seen, n);
+  }
 }
 
 TEST(Store, ReadOnlyStoreRejectsEveryWrite) {
