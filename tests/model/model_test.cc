@@ -1,6 +1,7 @@
 // Model's public API: training, scoring, generation.
 #include "model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <limits>
@@ -81,6 +82,28 @@ TEST_F(ModelTest, ScoreIsReconstructionPlusBetaKl) {
     EXPECT_GE(out.kl[i], 0.0f);
     EXPECT_GE(out.p_value[i], 0.0);
     EXPECT_LE(out.p_value[i], 1.0);
+  }
+}
+
+// p = share of holdout scores >= the score, exactly: at every holdout
+// score, just below and above each, and beyond both ends.
+TEST_F(ModelTest, PValueIsTheShareOfHoldoutScoresAtOrAbove) {
+  const auto& h = model_->meta().holdout_scores();
+  ASSERT_GT(h.size(), 100);
+  std::vector<float> sorted(h.begin(), h.end());
+  ASSERT_TRUE(std::is_sorted(sorted.begin(), sorted.end()));
+  std::vector<float> probes = {sorted.front() - 1, sorted.back() + 1, 0.0f,
+                               std::numeric_limits<float>::max()};
+  for (float v : sorted) {
+    probes.push_back(v);
+    probes.push_back(std::nextafter(v, -INFINITY));
+    probes.push_back(std::nextafter(v, INFINITY));
+  }
+  for (float s : probes) {
+    const size_t below = static_cast<size_t>(
+        std::lower_bound(sorted.begin(), sorted.end(), s) - sorted.begin());
+    const double want = static_cast<double>(sorted.size() - below) / sorted.size();
+    ASSERT_EQ(model_->PValue(s), want) << s;
   }
 }
 
