@@ -156,6 +156,7 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
     pb::Request req;
     pb::ScoreRequest* sr = req.mutable_score();
     sr->set_contributions(args.contributions);
+    sr->set_columnar(true);  // one packed array per field: cheaper both ways
     pb::DenseBatch* b = sr->mutable_dense();
     b->set_stream(args.stream);
     b->set_dim(static_cast<uint32_t>(d));
@@ -169,11 +170,20 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
     pb::Response resp;
     ANOMALYD_RETURN_IF_ERROR(client.Call(req, &resp).WithContext(
         "rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + n)));
-    for (const pb::ScoreResult& r : resp.score().results()) {
-      std::cout << r.id() << "," << G(r.score()) << "," << G(r.reconstruction()) << ","
-                << G(r.kl()) << "," << G(r.p_value()) << "," << (r.flagged() ? 1 : 0) << ","
-                << (r.stored() ? 1 : 0) << "," << r.model_version();
-      for (float c : r.contributions()) std::cout << "," << G(c);
+    const pb::ScoreColumns& c = resp.score().columns();
+    if (static_cast<size_t>(c.score_size()) != n ||
+        (args.contributions && static_cast<size_t>(c.contributions_size()) != n * d)) {
+      return Status(pb::INTERNAL, "reply has " + std::to_string(c.score_size()) +
+                                      " scores for " + std::to_string(n) + " rows");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const int k = static_cast<int>(i);
+      std::cout << b->ids(k) << "," << G(c.score(k)) << "," << G(c.reconstruction(k)) << ","
+                << G(c.kl(k)) << "," << G(c.p_value(k)) << "," << (c.flagged(k) ? 1 : 0)
+                << "," << (c.stored(k) ? 1 : 0) << "," << c.model_version(k);
+      if (args.contributions) {
+        for (size_t j = 0; j < d; ++j) std::cout << "," << G(c.contributions(static_cast<int>(i * d + j)));
+      }
       std::cout << "\n";
     }
   }
