@@ -41,6 +41,14 @@ class StoreCheckpointer : public ::testing::Test {
     auto n = std::filesystem::file_size(path_ + "-wal", ec);
     return ec ? 0 : static_cast<int64_t>(n);
   }
+  // Every committed row is there and the file is sound.
+  void ExpectRowsAndIntact(int64_t rows) {
+    std::string n;
+    ASSERT_OK(writer_.QueryText("SELECT count(*) FROM t", &n));
+    EXPECT_EQ(n, std::to_string(rows));
+    ASSERT_OK(writer_.QueryText("PRAGMA integrity_check", &n));
+    EXPECT_EQ(n, "ok");
+  }
   TempDir dir_;
   std::string path_ = dir_.file("t.db");
   Db writer_;
@@ -68,11 +76,7 @@ TEST_F(StoreCheckpointer, CopiesTheWalInTheBackground) {
   Commit(10);
   EXPECT_EQ(WalSize(), wal);
   c.reset();
-  std::string n;
-  ASSERT_OK(writer_.QueryText("SELECT count(*) FROM t", &n));
-  EXPECT_EQ(n, std::to_string(Checkpointer::kStartFrames + 10));
-  ASSERT_OK(writer_.QueryText("PRAGMA integrity_check", &n));
-  EXPECT_EQ(n, "ok");
+  ExpectRowsAndIntact(Checkpointer::kStartFrames + 10);
 }
 
 // Commits back to back never leave the thread a moment in which every frame
@@ -90,11 +94,7 @@ TEST_F(StoreCheckpointer, BoundsTheWalUnderBackToBackCommits) {
   }
   EXPECT_GT(c->background_runs() + c->writer_runs(), 0);
   c.reset();
-  std::string n;
-  ASSERT_OK(writer_.QueryText("SELECT count(*) FROM t", &n));
-  EXPECT_EQ(n, std::to_string(100 * kRowsPerCommit));
-  ASSERT_OK(writer_.QueryText("PRAGMA integrity_check", &n));
-  EXPECT_EQ(n, "ok");
+  ExpectRowsAndIntact(100 * kRowsPerCommit);
 }
 
 TEST_F(StoreCheckpointer, StopsCleanlyWhenIdleAndGivesTheHookBack) {
