@@ -159,6 +159,9 @@ void ScoringLoop::ScoreStream(const std::string& stream,
   bool contributions = ok.front()->reply->contributions;
   if (ok.size() > 1) {
     n = 0;
+    for (WorkItem* w : ok) n += w->part.rows();
+    joined.reserve(n * d);  // one allocation, each value copied once
+    n = 0;
     for (WorkItem* w : ok) {
       joined.insert(joined.end(), w->part.values.begin(), w->part.values.end());
       n += w->part.rows();

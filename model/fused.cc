@@ -477,7 +477,8 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
 }
 
 void FusedScorer::Score(const float* rows, size_t n, float* rec, float* kl,
-                        float* score, float* contrib) const {
+                        float* score, float* contrib,
+                        const RangeFn& scored) const {
   const size_t head_width = members_.front().encoder.back().out_padded;
   auto run = [&](size_t begin, size_t end) {
     thread_local Scratch s;
@@ -487,6 +488,7 @@ void FusedScorer::Score(const float* rows, size_t n, float* rec, float* kl,
       ScoreTile(rows + t * d_, m, rec + t, kl + t, score + t,
                 contrib ? contrib + t * d_ : nullptr, s);
     }
+    if (scored) scored(begin, end);
   };
   // Small batches stay on the calling thread: waking the pool costs more
   // than a few tiles of arithmetic.

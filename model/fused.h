@@ -12,6 +12,7 @@
 #define ANOMALYD_MODEL_FUSED_H_
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 #include "model/normaliser.h"
@@ -54,9 +55,13 @@ class FusedScorer {
 
   // Scores n raw rows (finite, checked by the caller) into rec, kl and
   // score (n each) and, when contrib is not null, contributions (n x d).
-  // Splits large batches over WorkerPool (model/parallel.h).
+  // Splits large batches over WorkerPool (model/parallel.h). `scored`, when
+  // set, is called with each finished range [begin, end) on the thread that
+  // scored it, so per-record work after the scores (p-values) runs in
+  // parallel too instead of on the caller afterwards.
+  using RangeFn = std::function<void(size_t begin, size_t end)>;
   void Score(const float* rows, size_t n, float* rec, float* kl, float* score,
-             float* contrib) const;
+             float* contrib, const RangeFn& scored = nullptr) const;
 
   // Forces the portable kernel (tests compare both with LibTorch).
   void set_portable(bool portable) { portable_ = portable; }

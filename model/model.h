@@ -161,6 +161,7 @@ class Model {
  private:
   explicit Model(std::unique_ptr<Impl> impl);
   void FillPValues(ScoreOutput* out) const;
+  void FillPValues(ScoreOutput* out, size_t begin, size_t end) const;  // p_value sized
   std::unique_ptr<Impl> impl_;
   friend struct ModelAccess;
 };

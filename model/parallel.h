@@ -2,9 +2,9 @@
 // over. LibTorch's own pool (OpenMP in Debian's build) busy-waits between
 // jobs; on a two-core machine shared with the daemon's I/O threads that
 // spinning took half the CPU (perf: 47% of cycles in libgomp at batch
-// 1024). These workers sleep on a condition variable, and a caller never
-// waits for a worker that has not started: whatever no worker has taken,
-// the caller runs itself.
+// 1024). These workers linger 100 us after a job, yielding the core, then
+// sleep on a condition variable; a caller never waits for a worker that has
+// not started: whatever no worker has taken, the caller runs itself.
 #ifndef ANOMALYD_MODEL_PARALLEL_H_
 #define ANOMALYD_MODEL_PARALLEL_H_
 
@@ -53,6 +53,7 @@ class WorkerPool {
   std::condition_variable done_;  // caller: tasks done, users gone
   Job* job_ = nullptr;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, read without mu_
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };
