@@ -300,6 +300,7 @@ FusedScorer::FusedScorer(const pb::Architecture& arch,
       for (const FusedLayer& l : *layers) width_ = std::max(width_, l.out_padded);
     }
   }
+  if (!normaliser.affine()) quantile_ = normaliser;
   offset_.assign(normaliser.offset().begin(), normaliser.offset().end());
   for (float scale : normaliser.scale()) inv_scale_.push_back(1.0 / scale);
   portable_ = !CpuHasAvxFma();
@@ -450,8 +451,12 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
                             float* kl, float* score, float* contrib,
                             Scratch& s) const {
   for (size_t r = 0; r < n; ++r) {
-    NormaliseRow(rows + r * d_, d_, offset_.data(), inv_scale_.data(),
-                 s.x.data() + r * d_padded_, portable_);
+    if (quantile_.dim() != 0) {
+      quantile_.Apply(rows + r * d_, s.x.data() + r * d_padded_, 1);
+    } else {
+      NormaliseRow(rows + r * d_, d_, offset_.data(), inv_scale_.data(),
+                   s.x.data() + r * d_padded_, portable_);
+    }
   }
   std::fill(rec, rec + n, 0.0f);
   std::fill(kl, kl + n, 0.0f);

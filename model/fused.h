@@ -86,6 +86,7 @@ class FusedScorer {
   pb::Architecture arch_;
   size_t d_ = 0, latent_ = 0, d_padded_ = 0, width_ = 0;
   std::vector<double> offset_, inv_scale_;
+  Normaliser quantile_;  // used instead of offset_/inv_scale_ when not affine
   std::vector<FusedMember> members_;
   bool portable_ = false;
 };

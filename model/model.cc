@@ -167,7 +167,7 @@ Status ParseNormaliserKind(const std::string& s, pb::NormaliserKind* out) {
   return ParseName<pb::NormaliserKind>(
       s, "normaliser",
       {{"standard", pb::STANDARD}, {"minmax", pb::MINMAX},
-       {"robust", pb::ROBUST}},
+       {"robust", pb::ROBUST}, {"quantile", pb::QUANTILE_NORMAL}},
       out);
 }
 

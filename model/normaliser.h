@@ -5,6 +5,7 @@
 #define ANOMALYD_MODEL_NORMALISER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "model/matrix.h"
@@ -28,6 +29,14 @@ class Normaliser {
   //  ROBUST:   median / (interquartile range / 1.349), the IQR of a normal
   //            distribution being 1.349 sigma, so it matches STANDARD on
   //            Gaussian data while ignoring heavy tails.
+  //  QUANTILE_NORMAL ("quantile" in the config): the training CDF
+  //            (mid-ranks, ties sharing one) mapped to the standard
+  //            normal's quantiles, standardised over the training rows
+  //            (ties shrink their spread), at up to kMaxKnots knots per
+  //            feature; linear between knots, and beyond the training range
+  //            linear with the slope of standard scaling (times the same
+  //            standardisation), so a value far out still lands far out. Evens out heavy-tailed columns that would
+  //            otherwise dominate the squared error.
   // A constant feature (zero spread) gets scale 1, so it passes through
   // centred instead of dividing by zero; ROBUST falls back to the standard
   // deviation when the IQR is zero (e.g. a mostly-constant column).
@@ -41,7 +50,10 @@ class Normaliser {
                           Normaliser* out);
   void ToProto(pb::NormaliserParams* params) const;
 
-  // out[i] = clip((in[i] - offset) / scale) for `rows` rows of dim() values.
+  static constexpr size_t kMaxKnots = 1024;
+
+  // out[i] = clip((in[i] - offset) / scale) for `rows` rows of dim() values
+  // (QUANTILE_NORMAL: clip of the interpolated normal quantile).
   // `in` and `out` may alias.
   void Apply(const float* in, float* out, size_t rows) const;
   // The inverse (without the clip): normalised values back to raw units.
@@ -51,11 +63,20 @@ class Normaliser {
   pb::NormaliserKind kind() const { return kind_; }
   const std::vector<float>& offset() const { return offset_; }
   const std::vector<float>& scale() const { return scale_; }
+  // True when Apply is (x - offset) / scale (every kind but QUANTILE_NORMAL).
+  bool affine() const { return kind_ != pb::QUANTILE_NORMAL; }
 
  private:
   pb::NormaliserKind kind_ = pb::STANDARD;
   std::vector<float> offset_;
   std::vector<float> scale_;
+  // QUANTILE_NORMAL: feature j's knots are [knot_begin_[j], knot_begin_[j + 1]).
+  std::vector<uint32_t> knot_begin_;
+  std::vector<float> knot_value_, knot_z_;
+
+  double Forward(size_t j, double x) const;
+  double Backward(size_t j, double z) const;
+  void FitKnots(std::vector<double>& sorted_col);
 };
 
 }  // namespace anomalyd

@@ -157,10 +157,14 @@ Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
                   torch::Tensor* x) {
   const int64_t d = static_cast<int64_t>(impl.meta.dim());
   const std::vector<int64_t> shape = {static_cast<int64_t>(n), d};
-  if (impl.device.is_cpu()) {
+  // A quantile normaliser (knots and a search per value) runs on the host
+  // for a GPU too.
+  if (impl.device.is_cpu() || !impl.normaliser.affine()) {
     ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl.meta, rows, n));
-    *x = torch::empty(shape, torch::kFloat32);
-    impl.normaliser.Apply(rows, x->data_ptr<float>(), n);
+    auto host = torch::empty(
+        shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(!impl.device.is_cpu()));
+    impl.normaliser.Apply(rows, host.data_ptr<float>(), n);
+    *x = impl.device.is_cpu() ? host : host.to(impl.device, /*non_blocking=*/false);
     return Status::OK();
   }
   constexpr size_t kSliceRows = 16 * 1024;

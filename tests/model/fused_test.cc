@@ -129,6 +129,20 @@ INSTANTIATE_TEST_SUITE_P(
         Variant{pb::RELU, pb::BERNOULLI, 1, {16, 8}, 2},
         Variant{pb::RELU, pb::GAUSSIAN, 3, {16, 8}, 2}));
 
+TEST(FusedTest, MatchesLibTorchWithQuantileNormaliser) {
+  ConfigureThreads(2);
+  TrainOptions opts = SmallTrainOptions();
+  opts.model.normaliser = pb::QUANTILE_NORMAL;
+  opts.max_epochs = 3;
+  std::unique_ptr<Model> model;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
+                         &model));
+  for (size_t n : {1, 1000}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    CheckAgainstLibTorch(*model, n);
+  }
+}
+
 TEST(FusedTest, SurvivesSaveAndLoad) {
   ConfigureThreads(1);
   std::unique_ptr<Model> model;

@@ -44,7 +44,7 @@ TEST(NormaliserTest, RobustIgnoresOutliers) {
 }
 
 TEST(NormaliserTest, ConstantFeatureGetsUnitScale) {
-  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST}) {
+  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST, pb::QUANTILE_NORMAL}) {
     Normaliser n;
     ASSERT_OK(Normaliser::Fit(Column({7, 7, 7}), kind, &n));
     EXPECT_EQ(n.scale()[0], 1.0f) << pb::NormaliserKind_Name(kind);
@@ -76,6 +76,105 @@ TEST(NormaliserTest, ProtoRoundTripAndInvert) {
   back.Apply(m.data.data(), z.data(), 3);
   back.Invert(z.data(), raw.data(), 3);
   for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(raw[i], m.data[i], 1e-4);
+}
+
+// Mid-ranks of 1..4 are 1/8, 3/8, 5/8, 7/8; their normal quantiles (to
+// double precision, from R's qnorm), standardised over the training rows,
+// are the knots.
+constexpr double kQ18 = -1.1503493803760083, kQ38 = -0.3186393639643752;
+
+TEST(NormaliserTest, QuantileMapsTheTrainingCdfToNormalQuantiles) {
+  Normaliser n;
+  ASSERT_OK(Normaliser::Fit(Column({4, 1, 3, 2}), pb::QUANTILE_NORMAL, &n));
+  EXPECT_FALSE(n.affine());
+  const double sd = std::sqrt((kQ18 * kQ18 + kQ38 * kQ38) / 2);  // mean 0
+  float in[6] = {1, 2, 3, 4, 2.5f, 1.5f}, out[6];
+  n.Apply(in, out, 6);
+  EXPECT_NEAR(out[0], kQ18 / sd, 1e-6);
+  EXPECT_NEAR(out[1], kQ38 / sd, 1e-6);
+  EXPECT_NEAR(out[2], -kQ38 / sd, 1e-6);
+  EXPECT_NEAR(out[3], -kQ18 / sd, 1e-6);
+  EXPECT_NEAR(out[4], 0.0, 1e-6);  // halfway between knots
+  EXPECT_NEAR(out[5], (kQ18 + kQ38) / 2 / sd, 1e-6);
+  // Beyond the training range: slope 1 / (population std (sqrt 1.25) x sd).
+  float far[2] = {6, -1}, z[2];
+  n.Apply(far, z, 2);
+  EXPECT_NEAR(z[0], -kQ18 / sd + 2 / (std::sqrt(1.25) * sd), 1e-5);
+  EXPECT_NEAR(z[1], kQ18 / sd - 2 / (std::sqrt(1.25) * sd), 1e-5);
+}
+
+TEST(NormaliserTest, QuantileTiesShareOneMidRank) {
+  Normaliser n;
+  ASSERT_OK(Normaliser::Fit(Column({0, 0, 0, 1}), pb::QUANTILE_NORMAL, &n));
+  // Mid-ranks 1.5 / 4 (three rows) and 3.5 / 4 (one row).
+  const double lo = kQ38, hi = -kQ18;
+  const double mean = (3 * lo + hi) / 4;
+  const double sd = std::sqrt((3 * (lo - mean) * (lo - mean) + (hi - mean) * (hi - mean)) / 4);
+  float in[2] = {0, 1}, out[2];
+  n.Apply(in, out, 2);
+  EXPECT_NEAR(out[0], (lo - mean) / sd, 1e-6);
+  EXPECT_NEAR(out[1], (hi - mean) / sd, 1e-6);
+}
+
+TEST(NormaliserTest, QuantileThinsKnotsAndStaysMonotone) {
+  std::vector<float> v(5000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = std::exp(0.002f * static_cast<float>(i));
+  Normaliser n;
+  ASSERT_OK(Normaliser::Fit(Column(v), pb::QUANTILE_NORMAL, &n));
+  pb::NormaliserParams p;
+  n.ToProto(&p);
+  ASSERT_EQ(p.knot_count_size(), 1);
+  EXPECT_LE(p.knot_count(0), Normaliser::kMaxKnots);
+  EXPECT_EQ(p.knot_value(0), v.front());
+  EXPECT_EQ(p.knot_value(p.knot_value_size() - 1), v.back());
+  float prev = -1e9f;
+  for (float x = 0; x < 25000; x += 3.7f) {
+    float z;
+    n.Apply(&x, &z, 1);
+    ASSERT_GE(z, prev) << x;
+    prev = z;
+  }
+  // The median of the training values lands near 0; the training rows have
+  // mean 0 and standard deviation 1.
+  float mid = v[2500], zmid;
+  n.Apply(&mid, &zmid, 1);
+  EXPECT_NEAR(zmid, 0.0, 0.01);
+  std::vector<float> z(v.size());
+  n.Apply(v.data(), z.data(), v.size());
+  double sum = 0, ss = 0;
+  for (float x : z) sum += x;
+  for (float x : z) ss += (x - sum / z.size()) * (x - sum / z.size());
+  EXPECT_NEAR(sum / z.size(), 0.0, 1e-3);
+  EXPECT_NEAR(std::sqrt(ss / z.size()), 1.0, 1e-3);
+}
+
+TEST(NormaliserTest, QuantileProtoRoundTripAndInvert) {
+  Matrix m(5, 2);
+  m.data = {1, 10, 2, 20, 4, 40, 8, 40, 100, 50};
+  Normaliser n, back;
+  ASSERT_OK(Normaliser::Fit(m, pb::QUANTILE_NORMAL, &n));
+  pb::NormaliserParams p;
+  n.ToProto(&p);
+  ASSERT_OK(Normaliser::FromProto(p, 2, &back));
+  std::vector<float> rows = {1, 10, 3, 45, 500, -7}, z(6), z2(6), raw(6);
+  n.Apply(rows.data(), z.data(), 3);
+  back.Apply(rows.data(), z2.data(), 3);
+  EXPECT_EQ(z, z2);
+  back.Invert(z.data(), raw.data(), 3);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(raw[i], rows[i], 1e-3 * std::fabs(rows[i]) + 1e-4);
+  // Knots out of order, a count that overruns, one left over: all CORRUPT.
+  pb::NormaliserParams bad = p;
+  bad.set_knot_value(1, bad.knot_value(0));
+  EXPECT_EQ(Normaliser::FromProto(bad, 2, &back).code(), pb::CORRUPT);
+  bad = p;
+  bad.set_knot_count(1, bad.knot_count(1) + 1);
+  EXPECT_EQ(Normaliser::FromProto(bad, 2, &back).code(), pb::CORRUPT);
+  bad = p;
+  bad.set_knot_count(1, bad.knot_count(1) - 1);
+  EXPECT_EQ(Normaliser::FromProto(bad, 2, &back).code(), pb::CORRUPT);
+  bad = p;
+  bad.clear_knot_count();
+  EXPECT_EQ(Normaliser::FromProto(bad, 2, &back).code(), pb::CORRUPT);
 }
 
 TEST(NormaliserTest, RejectsBadInput) {
