@@ -146,6 +146,7 @@ Status ReadModel(TableReader& r, ModelOptions* m) {
   ANOMALYD_RETURN_IF_ERROR(r.Enum("likelihood", &m->likelihood, ParseLikelihood));
   ANOMALYD_RETURN_IF_ERROR(r.Float("beta", &m->beta, 0, 1e6));
   ANOMALYD_RETURN_IF_ERROR(r.Float("score_beta", &m->score_beta, -1, 1e6));
+  ANOMALYD_RETURN_IF_ERROR(r.Float("density_weight", &m->density_weight, 0, 1e6));
   ANOMALYD_RETURN_IF_ERROR(r.Enum("normaliser", &m->normaliser, ParseNormaliserKind));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("ensemble", &m->ensemble, 1, 16));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("samples", &m->samples, 1, 1000));

@@ -125,6 +125,26 @@ Status ValidateMeta(const pb::BundleMeta& m) {
     return corrupt("ensemble size and weight files disagree");
   }
   if (!std::isfinite(m.threshold().value())) return corrupt("threshold is not finite");
+  if (!(a.density_weight() >= 0) || !std::isfinite(a.density_weight())) {
+    return corrupt("density weight out of range");
+  }
+  if (a.density_weight() > 0) {
+    if (static_cast<uint32_t>(m.latent_centres_size()) != m.ensemble_size()) {
+      return corrupt("latent centres and ensemble size disagree");
+    }
+    for (const pb::LatentCentres& c : m.latent_centres()) {
+      if (c.mean_size() == 0 || c.mean_size() != c.log_var_size() ||
+          c.mean_size() % a.latent_dim() != 0) {
+        return corrupt("latent centres have the wrong shape");
+      }
+      for (int i = 0; i < c.mean_size(); ++i) {
+        if (!std::isfinite(c.mean(i)) || !(c.log_var(i) >= a.logvar_min()) ||
+            !(c.log_var(i) <= a.logvar_max())) {
+          return corrupt("latent centres are not usable");
+        }
+      }
+    }
+  }
   return Status::OK();
 }
 

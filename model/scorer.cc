@@ -13,12 +13,53 @@
 
 namespace anomalyd {
 
+torch::Tensor DensityTerm(const LatentDensity& d, const torch::Tensor& mu,
+                          const torch::Tensor& logvar) {
+  const double k = static_cast<double>(d.c.size(0));
+  auto q = -0.5 * (mu * mu).mm(d.inv_var.t()) + mu.mm(d.a.t()) - d.c.unsqueeze(0);
+  auto var = 0.5 * (logvar.exp() - 1.0 - logvar).sum(1);
+  return var + (std::log(k) - torch::logsumexp(q, 1));
+}
+
+std::vector<LatentDensity> BuildDensities(const pb::BundleMeta& meta,
+                                          const torch::Device& device) {
+  std::vector<LatentDensity> out;
+  if (!(meta.architecture().density_weight() > 0)) return out;
+  const int64_t l = meta.architecture().latent_dim();
+  for (const pb::LatentCentres& c : meta.latent_centres()) {
+    const int64_t k = c.mean_size() / l;
+    auto mean = torch::tensor(std::vector<float>(c.mean().begin(), c.mean().end())).view({k, l});
+    auto lv = torch::tensor(std::vector<float>(c.log_var().begin(), c.log_var().end())).view({k, l});
+    LatentDensity d;
+    d.inv_var = (-lv).exp();
+    d.a = mean * d.inv_var;
+    d.c = 0.5 * (mean * mean * d.inv_var + lv).sum(1) + 0.5 * static_cast<double>(l) * std::log(2 * M_PI);
+    d.inv_var = d.inv_var.to(device);
+    d.a = d.a.to(device);
+    d.c = d.c.to(device);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+torch::Tensor CombinedScore(const BatchTerms& t, const pb::Architecture& arch) {
+  auto score = t.reconstruction + arch.beta() * t.kl;
+  if (t.density.defined()) score = score + arch.density_weight() * t.density;
+  return score;
+}
+
 BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
                       uint32_t samples, bool contributions,
-                      c10::optional<at::Generator> gen) {
+                      c10::optional<at::Generator> gen,
+                      const std::vector<LatentDensity>& densities) {
   BatchTerms out;
-  for (Vae vae : members) {  // a copy of the holder: forward() is non-const
+  for (size_t i = 0; i < members.size(); ++i) {
+    Vae vae = members[i];  // a copy of the holder: forward() is non-const
     auto [mu, logvar] = vae->Encode(x);
+    if (!densities.empty()) {
+      auto dens = DensityTerm(densities[i], mu, logvar);
+      out.density = out.density.defined() ? out.density + dens : dens;
+    }
     torch::Tensor rec, contrib;
     if (samples <= 1) {
       auto decoded = vae->Decode(mu);
@@ -57,6 +98,7 @@ BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
   if (members.size() > 1) {
     out.reconstruction = out.reconstruction / k;
     out.kl = out.kl / k;
+    if (out.density.defined()) out.density = out.density / k;
     if (contributions) out.contributions = out.contributions / k;
   }
   return out;
@@ -97,6 +139,16 @@ std::unique_ptr<FusedScorer> BuildFusedScorer(const Model::Impl& impl) {
       auto lv = vae->decoder_logvar.detach().to(torch::kCPU)
                     .clamp(kDecoderLogvarMin, kDecoderLogvarMax).contiguous();
       m.SetDecoderLogvar(lv.data_ptr<float>(), static_cast<size_t>(lv.numel()));
+    }
+    if (members.size() < impl.densities.size()) {
+      const LatentDensity& d = impl.densities[members.size()];
+      auto iv = d.inv_var.to(torch::kCPU).t().contiguous();  // [L, K]
+      auto a = d.a.to(torch::kCPU).t().contiguous();
+      auto c = d.c.to(torch::kCPU).contiguous();
+      m.centres = static_cast<size_t>(c.numel());
+      m.density_inv_var.assign(iv.data_ptr<float>(), iv.data_ptr<float>() + iv.numel());
+      m.density_a.assign(a.data_ptr<float>(), a.data_ptr<float>() + a.numel());
+      m.density_c.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
     }
     members.push_back(std::move(m));
   }
@@ -253,9 +305,9 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
     c10::optional<at::Generator> gen;
     if (samples > 1) gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     BatchTerms terms =
-        ScoreBatch(impl_->members, x, samples, options.contributions, gen);
-    auto score = terms.reconstruction +
-                 impl_->meta.architecture().beta() * terms.kl;
+        ScoreBatch(impl_->members, x, samples, options.contributions, gen,
+                   impl_->densities);
+    auto score = CombinedScore(terms, impl_->meta.architecture());
     if (!impl_->device.is_cpu()) {
       CollectFromDevice(*impl_, terms, score, options.contributions, out);
       return Status::OK();

@@ -119,6 +119,31 @@ struct Split {
   torch::Tensor train, val, holdout;
 };
 
+// The latent means and log-variances of kDensityCentres training rows
+// (a seeded sample, the same for every member), per member, into meta.
+Status AddLatentCentres(const std::vector<Vae>& members, const torch::Tensor& train,
+                        uint64_t seed, pb::BundleMeta* meta) {
+  c10::InferenceMode guard;
+  const int64_t n = train.size(0);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::mt19937_64 rng(seed ^ 0x6b6465ULL);
+  Shuffle(&order, &rng);
+  order.resize(std::min<size_t>(order.size(), kDensityCentres));
+  auto rows = train.index_select(0, torch::tensor(order, torch::kInt64).to(train.device()));
+  for (Vae vae : members) {
+    auto [mu, logvar] = vae->Encode(rows);
+    auto m = mu.to(torch::kCPU).contiguous(), lv = logvar.to(torch::kCPU).contiguous();
+    pb::LatentCentres* c = meta->add_latent_centres();
+    c->mutable_mean()->Assign(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
+    c->mutable_log_var()->Assign(lv.data_ptr<float>(), lv.data_ptr<float>() + lv.numel());
+    for (float v : c->mean()) {
+      if (!std::isfinite(v)) return Status(pb::TRAINING_FAILED, "latent centres are not finite");
+    }
+  }
+  return Status::OK();
+}
+
 // Trains one ensemble member. Fills *summary with its per-epoch losses.
 Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
                    const Split& data, uint32_t member, uint32_t epochs,
@@ -301,13 +326,20 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
       if (m == 0) *meta.mutable_training() = summary;  // member 0's curve
     }
 
+    *meta.mutable_architecture() = arch;
+    if (arch.density_weight() > 0) {
+      ANOMALYD_RETURN_IF_ERROR(AddLatentCentres(impl->members, split.train, o.seed, &meta));
+      impl->densities = BuildDensities(meta, impl->device);
+    }
+
     // Holdout scores: the baseline's own idea of "normal" scores.
     std::vector<float> holdout;
     {
       c10::InferenceMode guard;
       BatchTerms t = ScoreBatch(impl->members, split.holdout, resolved.samples,
-                                false, at::make_generator<at::CPUGeneratorImpl>(o.seed));
-      auto s = (t.reconstruction + resolved.score_beta * t.kl).to(torch::kCPU).contiguous();
+                                false, at::make_generator<at::CPUGeneratorImpl>(o.seed),
+                                impl->densities);
+      auto s = CombinedScore(t, arch).to(torch::kCPU).contiguous();
       holdout.assign(s.data_ptr<float>(), s.data_ptr<float>() + s.numel());
     }
     std::sort(holdout.begin(), holdout.end());

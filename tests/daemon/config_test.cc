@@ -25,7 +25,8 @@ activation = "tanh"
 likelihood = "gaussian_learned"
 beta = 0.5
 score_beta = 0.75
-normaliser = "robust"
+density_weight = 1.5
+normaliser = "quantile"
 ensemble = 3
 samples = 8
 [training]
@@ -53,7 +54,8 @@ value = 3.5
   EXPECT_EQ(t.model.likelihood, pb::GAUSSIAN_LEARNED);
   EXPECT_FLOAT_EQ(t.model.beta, 0.5f);
   EXPECT_FLOAT_EQ(t.model.score_beta, 0.75f);
-  EXPECT_EQ(t.model.normaliser, pb::ROBUST);
+  EXPECT_FLOAT_EQ(t.model.density_weight, 1.5f);
+  EXPECT_EQ(t.model.normaliser, pb::QUANTILE_NORMAL);
   EXPECT_EQ(t.model.ensemble, 3u);
   EXPECT_EQ(t.model.samples, 8u);
   EXPECT_EQ(t.max_epochs, 12u);
@@ -134,6 +136,7 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(t.model.likelihood, d.train.model.likelihood);
   EXPECT_EQ(t.model.beta, d.train.model.beta);
   EXPECT_EQ(t.model.score_beta, d.train.model.score_beta);
+  EXPECT_EQ(t.model.density_weight, d.train.model.density_weight);
   EXPECT_EQ(t.model.normaliser, d.train.model.normaliser);
   EXPECT_EQ(t.model.ensemble, d.train.model.ensemble);
   EXPECT_EQ(t.model.samples, d.train.model.samples);

@@ -143,6 +143,89 @@ TEST(FusedTest, MatchesLibTorchWithQuantileNormaliser) {
   }
 }
 
+// The density term (ModelOptions::density_weight) computed the long way:
+// each centre's diagonal Gaussian log-density in double, log-mean-exp over
+// the centres, plus the KL's posterior-variance part.
+TEST(FusedTest, DensityTermIsTheKernelDensityOfTheLatentMean) {
+  ConfigureThreads(1);
+  TrainOptions opts = SmallTrainOptions();
+  opts.model.density_weight = 2.0f;
+  opts.max_epochs = 3;
+  std::unique_ptr<Model> model;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
+                         &model));
+  Model::Impl& impl = ModelAccess::impl(*model);
+  const pb::Architecture& arch = model->meta().architecture();
+  ASSERT_EQ(model->meta().latent_centres_size(), 1);
+  const pb::LatentCentres& c = model->meta().latent_centres(0);
+  const size_t l = arch.latent_dim(), k = static_cast<size_t>(c.mean_size()) / l;
+  EXPECT_EQ(k, std::min<size_t>(kDensityCentres, model->meta().training().train_rows()));
+
+  const size_t n = 50;
+  const Matrix rows = TestRows(n);
+  ScoreOptions lt;
+  lt.libtorch = true;
+  ScoreOutput out;
+  ASSERT_OK(model->Score(rows.data.data(), n, lt, &out));
+  std::vector<float> x(n * model->dim());
+  impl.normaliser.Apply(rows.data.data(), x.data(), n);
+  c10::InferenceMode guard;
+  auto [mu, lv] = impl.members[0]->Encode(
+      torch::from_blob(x.data(), {static_cast<int64_t>(n), static_cast<int64_t>(model->dim())}));
+  for (size_t r = 0; r < n; ++r) {
+    double var = 0;
+    for (size_t j = 0; j < l; ++j) {
+      const double v = lv[r][j].item<float>();
+      var += 0.5 * (std::exp(v) - 1 - v);
+    }
+    std::vector<double> logp(k);
+    for (size_t i = 0; i < k; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < l; ++j) {
+        const double m = c.mean(i * l + j), v = c.log_var(i * l + j);
+        const double d = mu[r][j].item<float>() - m;
+        s += -0.5 * d * d / std::exp(v) - 0.5 * v - 0.5 * std::log(2 * M_PI);
+      }
+      logp[i] = s;
+    }
+    const double mx = *std::max_element(logp.begin(), logp.end());
+    double sum = 0;
+    for (double p : logp) sum += std::exp(p - mx);
+    const double density = var + std::log(static_cast<double>(k)) - (mx + std::log(sum));
+    const double want = out.reconstruction[r] + arch.beta() * out.kl[r] +
+                        arch.density_weight() * density;
+    ASSERT_NEAR(out.score[r], want, 1e-3 * std::max(1.0, std::fabs(want))) << r;
+  }
+  // And the fused path agrees with LibTorch on it.
+  CheckAgainstLibTorch(*model, 300);
+}
+
+TEST(FusedTest, DensityTermMatchesLibTorchAndSurvivesSaveAndLoad) {
+  ConfigureThreads(2);
+  TrainOptions opts = SmallTrainOptions();
+  opts.model.density_weight = 2.0f;
+  opts.model.normaliser = pb::QUANTILE_NORMAL;
+  opts.model.ensemble = 2;
+  opts.max_epochs = 2;
+  std::unique_ptr<Model> model;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
+                         &model));
+  for (size_t n : {1, 1000}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    CheckAgainstLibTorch(*model, n);
+  }
+  testing::TempDir dir;
+  ASSERT_OK(model->Save((dir.path() / "b").string()));
+  std::unique_ptr<Model> loaded;
+  ASSERT_OK(Model::Load((dir.path() / "b").string(), "cpu", &loaded));
+  EXPECT_EQ(loaded->meta().latent_centres_size(), 2);
+  const Matrix rows = TestRows(64);
+  ScoreOutput a, b;
+  ASSERT_OK(model->Score(rows.data.data(), 64, ScoreOptions(), &a));
+  ASSERT_OK(loaded->Score(rows.data.data(), 64, ScoreOptions(), &b));
+  ExpectNear(b.score, a.score, "score after loading");
+}
+
 TEST(FusedTest, SurvivesSaveAndLoad) {
   ConfigureThreads(1);
   std::unique_ptr<Model> model;
