@@ -129,18 +129,24 @@ INSTANTIATE_TEST_SUITE_P(
         Variant{pb::RELU, pb::BERNOULLI, 1, {16, 8}, 2},
         Variant{pb::RELU, pb::GAUSSIAN, 3, {16, 8}, 2}));
 
-TEST(FusedTest, MatchesLibTorchWithQuantileNormaliser) {
+// Trains on 400 correlated rows with `opts`, then checks one row (the
+// calling thread) and 1000 (the pool) against LibTorch.
+void TrainAndCheck(const TrainOptions& opts, std::unique_ptr<Model>* model) {
   ConfigureThreads(2);
+  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
+                         model));
+  for (size_t n : {1, 1000}) {
+    SCOPED_TRACE("n = " + std::to_string(n));
+    CheckAgainstLibTorch(**model, n);
+  }
+}
+
+TEST(FusedTest, MatchesLibTorchWithQuantileNormaliser) {
   TrainOptions opts = SmallTrainOptions();
   opts.model.normaliser = pb::QUANTILE_NORMAL;
   opts.max_epochs = 3;
   std::unique_ptr<Model> model;
-  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
-                         &model));
-  for (size_t n : {1, 1000}) {
-    SCOPED_TRACE("n = " + std::to_string(n));
-    CheckAgainstLibTorch(*model, n);
-  }
+  TrainAndCheck(opts, &model);
 }
 
 // The density term (ModelOptions::density_weight) computed the long way:
@@ -201,19 +207,14 @@ TEST(FusedTest, DensityTermIsTheKernelDensityOfTheLatentMean) {
 }
 
 TEST(FusedTest, DensityTermMatchesLibTorchAndSurvivesSaveAndLoad) {
-  ConfigureThreads(2);
   TrainOptions opts = SmallTrainOptions();
   opts.model.density_weight = 2.0f;
   opts.model.normaliser = pb::QUANTILE_NORMAL;
   opts.model.ensemble = 2;
   opts.max_epochs = 2;
   std::unique_ptr<Model> model;
-  ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
-                         &model));
-  for (size_t n : {1, 1000}) {
-    SCOPED_TRACE("n = " + std::to_string(n));
-    CheckAgainstLibTorch(*model, n);
-  }
+  TrainAndCheck(opts, &model);
+  ASSERT_NE(model, nullptr);
   testing::TempDir dir;
   ASSERT_OK(model->Save((dir.path() / "b").string()));
   std::unique_ptr<Model> loaded;
