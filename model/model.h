@@ -102,7 +102,7 @@ struct ScoreOptions {
 struct ScoreOutput {
   std::vector<float> reconstruction;
   std::vector<float> kl;
-  std::vector<float> score;          // reconstruction + score_beta * kl
+  std::vector<float> score;          // reconstruction + score_beta * kl (+ density_weight * density)
   std::vector<double> p_value;       // share of holdout scores >= score
   // n x d row-major when requested: each feature's non-negative part of the
   // reconstruction term (squared error; for the learned-variance Gaussian
