@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <random>
+#include <algorithm>
 
 #include "tests/test_util.h"
 
@@ -146,6 +148,43 @@ TEST(NormaliserTest, QuantileThinsKnotsAndStaysMonotone) {
   for (float x : z) ss += (x - sum / z.size()) * (x - sum / z.size());
   EXPECT_NEAR(sum / z.size(), 0.0, 1e-3);
   EXPECT_NEAR(std::sqrt(ss / z.size()), 1.0, 1e-3);
+}
+
+// Apply against the plain definition (std::upper_bound and interpolation)
+// at random values and at every knot, for knot counts around the index's
+// block sizes.
+TEST(NormaliserTest, QuantileSearchMatchesThePlainDefinition) {
+  std::mt19937 rng(7);
+  for (size_t distinct : {1u, 2u, 31u, 32u, 33u, 257u, 1023u, 1024u, 5000u}) {
+    std::vector<float> v;
+    for (size_t i = 0; i < distinct; ++i) v.push_back(std::ldexp(1.0f + i % 7, static_cast<int>(i / 97)) + 0.001f * i);
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+    Normaliser n;
+    ASSERT_OK(Normaliser::Fit(Column(v), pb::QUANTILE_NORMAL, &n));
+    pb::NormaliserParams p;
+    n.ToProto(&p);
+    const float* xs = p.knot_value().data();
+    const float* zs = p.knot_z().data();
+    const size_t m = static_cast<size_t>(p.knot_value_size());
+    std::uniform_real_distribution<float> u(v.front() - 1, v.back() + 1);
+    std::vector<float> probes(xs, xs + m);
+    for (int i = 0; i < 2000; ++i) probes.push_back(u(rng));
+    for (float x : probes) {
+      float got;
+      n.Apply(&x, &got, 1);
+      double want;
+      if (m == 1 || x <= xs[0]) {
+        want = zs[0] + (x - static_cast<double>(xs[0])) / p.scale(0);
+      } else if (x >= xs[m - 1]) {
+        want = zs[m - 1] + (x - static_cast<double>(xs[m - 1])) / p.scale(0);
+      } else {
+        const size_t i = static_cast<size_t>(std::upper_bound(xs, xs + m, x) - xs) - 1;
+        want = zs[i] + (x - static_cast<double>(xs[i])) * (zs[i + 1] - zs[i]) / (xs[i + 1] - xs[i]);
+      }
+      ASSERT_NEAR(got, want, 1e-5 * std::max(1.0, std::fabs(want))) << distinct << " " << x;
+    }
+  }
 }
 
 TEST(NormaliserTest, QuantileProtoRoundTripAndInvert) {
