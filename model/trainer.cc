@@ -326,7 +326,7 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
       if (m == 0) *meta.mutable_training() = summary;  // member 0's curve
     }
 
-    *meta.mutable_architecture() = arch;
+    *meta.mutable_architecture() = arch;  // before the centres: BuildDensities reads it
     if (arch.density_weight() > 0) {
       ANOMALYD_RETURN_IF_ERROR(AddLatentCentres(impl->members, split.train, o.seed, &meta));
       impl->densities = BuildDensities(meta, impl->device);
@@ -359,7 +359,6 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
     meta.set_stream(o.stream);
     meta.set_dim(static_cast<uint32_t>(d));
     for (const auto& name : feature_names) meta.add_feature_names(name);
-    *meta.mutable_architecture() = arch;
     impl->normaliser.ToProto(meta.mutable_normaliser());
     meta.set_seed(o.seed);
     meta.set_baseline_rows(rows);
