@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -167,11 +168,34 @@ __attribute__((target("avx"))) inline float HorizontalSum(__m256 v) {
 
 // log sum_c exp(q_c) over the kernel centres, q_c = -cst_c + sum_l mu_l *
 // a[l][c] - 0.5 mu_l^2 iv[l][c] (model_impl.h's LatentDensity, transposed),
-// 8 centres at a time; q is scratch of k floats.
+// 32 centres at a time; q is scratch of k floats. Eight accumulators (the
+// a- and iv-terms of four groups of 8) keep the FMA units busy: with one
+// chain per 8 centres each FMA waited on the last, 1.7 us a record at 256
+// centres and 16 latent dimensions.
 __attribute__((target("avx,fma"))) float KernelLogSumExpAvx(
     const float* mu, size_t latent, const float* iv, const float* a,
     const float* cst, size_t k, float* q) {
   size_t c = 0;
+  for (; c + 32 <= k; c += 32) {
+    __m256 pa[4], pv[4];
+    for (int g = 0; g < 4; ++g) {
+      pa[g] = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(cst + c + 8 * g));
+      pv[g] = _mm256_setzero_ps();
+    }
+    for (size_t l = 0; l < latent; ++l) {
+      const __m256 m = _mm256_set1_ps(mu[l]);
+      const __m256 h = _mm256_set1_ps(-0.5f * mu[l] * mu[l]);
+      const float* al = a + l * k + c;
+      const float* vl = iv + l * k + c;
+      for (int g = 0; g < 4; ++g) {
+        pa[g] = _mm256_fmadd_ps(m, _mm256_loadu_ps(al + 8 * g), pa[g]);
+        pv[g] = _mm256_fmadd_ps(h, _mm256_loadu_ps(vl + 8 * g), pv[g]);
+      }
+    }
+    for (int g = 0; g < 4; ++g) {
+      _mm256_storeu_ps(q + c + 8 * g, _mm256_add_ps(pa[g], pv[g]));
+    }
+  }
   for (; c + 8 <= k; c += 8) {
     __m256 acc = _mm256_sub_ps(_mm256_setzero_ps(), _mm256_loadu_ps(cst + c));
     for (size_t l = 0; l < latent; ++l) {
@@ -187,7 +211,13 @@ __attribute__((target("avx,fma"))) float KernelLogSumExpAvx(
       q[c] += mu[l] * a[l * k + c] - 0.5f * mu[l] * mu[l] * iv[l * k + c];
     }
   }
-  const float mx = *std::max_element(q, q + k);
+  // The max 8 lanes at a time: std::max_element was a third of the time.
+  __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+  for (c = 0; c + 8 <= k; c += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(q + c));
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, vmax);
+  float mx = *std::max_element(lanes, lanes + 8);
+  for (; c < k; ++c) mx = std::max(mx, q[c]);
   const __m256 vmx = _mm256_set1_ps(mx);
   __m256 vsum = _mm256_setzero_ps();
   for (c = 0; c + 8 <= k; c += 8) {
@@ -513,10 +543,10 @@ float FusedScorer::DensityRow(const FusedMember& m, const float* head,
 void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
                             float* kl, float* score, float* contrib,
                             Scratch& s) const {
-  for (size_t r = 0; r < n; ++r) {
-    if (quantile_.dim() != 0) {
-      quantile_.Apply(rows + r * d_, s.x.data() + r * d_padded_, 1);
-    } else {
+  if (quantile_.dim() != 0) {
+    quantile_.Apply(rows, s.x.data(), n, d_padded_);
+  } else {
+    for (size_t r = 0; r < n; ++r) {
       NormaliseRow(rows + r * d_, d_, offset_.data(), inv_scale_.data(),
                    s.x.data() + r * d_padded_, portable_);
     }

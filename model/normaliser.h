@@ -53,11 +53,16 @@ class Normaliser {
   static constexpr size_t kMaxKnots = 1024;
 
   // out[i] = clip((in[i] - offset) / scale) for `rows` rows of dim() values
-  // (QUANTILE_NORMAL: clip of the interpolated normal quantile).
-  // `in` and `out` may alias.
-  void Apply(const float* in, float* out, size_t rows) const;
+  // (QUANTILE_NORMAL: clip of the interpolated normal quantile); output row
+  // i starts at out + i * out_stride (0: dim(), i.e. packed). `in` and `out`
+  // may alias when packed: each value is read before it is written.
+  void Apply(const float* in, float* out, size_t rows,
+             size_t out_stride = 0) const;
   // The inverse (without the clip): normalised values back to raw units.
   void Invert(const float* in, float* out, size_t rows) const;
+
+  // Tests: search the quantile knots without AVX2 even where the CPU has it.
+  void set_portable_search(bool portable) { portable_search_ = portable; }
 
   size_t dim() const { return offset_.size(); }
   pb::NormaliserKind kind() const { return kind_; }
@@ -73,10 +78,16 @@ class Normaliser {
   // QUANTILE_NORMAL: feature j's knots are [knot_begin_[j], knot_begin_[j + 1]).
   std::vector<uint32_t> knot_begin_;
   std::vector<float> knot_value_, knot_z_;
+  std::vector<float> knot_slope_;  // derived: see DeriveSlopes
+  bool portable_search_ = false;
 
-  void ApplyQuantileRow(const float* in, float* out) const;  // no aliasing
+  void ApplyQuantile(const float* in, float* out, size_t rows,
+                     size_t out_stride) const;
   double Backward(size_t j, double z) const;
   void FitKnots(std::vector<double>& sorted_col);
+  // knot_slope_[i]: z's slope from knot i to i + 1; a feature's last one is
+  // the tail's, 1 / scale.
+  void DeriveSlopes();
 };
 
 }  // namespace anomalyd

@@ -227,6 +227,24 @@ TEST(FusedTest, DensityTermMatchesLibTorchAndSurvivesSaveAndLoad) {
   ExpectNear(b.score, a.score, "score after loading");
 }
 
+// Fewer training rows than kDensityCentres: the centre count is no
+// multiple of 32 or 8, so the AVX kernel's 32-, 8- and 1-centre loops all run.
+TEST(FusedTest, DensityTermWithAnOddCentreCountMatchesLibTorch) {
+  ConfigureThreads(2);
+  TrainOptions opts = SmallTrainOptions();
+  opts.model.density_weight = 2.0f;
+  opts.max_epochs = 2;
+  std::unique_ptr<Model> model;
+  ASSERT_OK(Model::Train(opts, CorrelatedData(150, 5), FeatureNames(), nullptr,
+                         &model));
+  const size_t k = static_cast<size_t>(model->meta().latent_centres(0).mean_size()) /
+                   model->meta().architecture().latent_dim();
+  ASSERT_LT(k, kDensityCentres);
+  ASSERT_NE(k % 8, 0u) << k;
+  ASSERT_GT(k, 32u);
+  CheckAgainstLibTorch(*model, 1000);
+}
+
 TEST(FusedTest, SurvivesSaveAndLoad) {
   ConfigureThreads(1);
   std::unique_ptr<Model> model;

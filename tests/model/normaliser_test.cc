@@ -151,8 +151,10 @@ TEST(NormaliserTest, QuantileThinsKnotsAndStaysMonotone) {
 }
 
 // Apply against the plain definition (std::upper_bound and interpolation)
-// at random values and at every knot, for knot counts around the index's
-// block sizes.
+// at random values and at every knot, for knot counts around powers of two,
+// one value at a time and all at once (blocks of rows, the last partial),
+// with the AVX2 search where the CPU has it and without: the two must give
+// the same bits.
 TEST(NormaliserTest, QuantileSearchMatchesThePlainDefinition) {
   std::mt19937 rng(7);
   for (size_t distinct : {1u, 2u, 31u, 32u, 33u, 257u, 1023u, 1024u, 5000u}) {
@@ -170,9 +172,16 @@ TEST(NormaliserTest, QuantileSearchMatchesThePlainDefinition) {
     std::uniform_real_distribution<float> u(v.front() - 1, v.back() + 1);
     std::vector<float> probes(xs, xs + m);
     for (int i = 0; i < 2000; ++i) probes.push_back(u(rng));
-    for (float x : probes) {
+    std::vector<float> all(probes.size()), portable(probes.size());
+    n.Apply(probes.data(), all.data(), probes.size());
+    n.set_portable_search(true);
+    n.Apply(probes.data(), portable.data(), probes.size());
+    ASSERT_EQ(all, portable) << distinct;
+    for (size_t p_i = 0; p_i < probes.size(); ++p_i) {
+      const float x = probes[p_i];
       float got;
       n.Apply(&x, &got, 1);
+      ASSERT_EQ(got, all[p_i]) << distinct << " " << x;
       double want;
       if (m == 1 || x <= xs[0]) {
         want = zs[0] + (x - static_cast<double>(xs[0])) / p.scale(0);
@@ -185,6 +194,35 @@ TEST(NormaliserTest, QuantileSearchMatchesThePlainDefinition) {
       ASSERT_NEAR(got, want, 1e-5 * std::max(1.0, std::fabs(want))) << distinct << " " << x;
     }
   }
+}
+
+// Several features, written at a row stride wider than the feature count
+// (the fused scorer's padded rows), and in place: the same values as packed
+// into a separate buffer.
+TEST(NormaliserTest, QuantileApplyStridedAndInPlace) {
+  std::mt19937 rng(3);
+  std::lognormal_distribution<float> heavy(0, 2);
+  std::uniform_real_distribution<float> flat(-5, 5);
+  Matrix train(500, 3), rows(100, 3);
+  for (Matrix* m : {&train, &rows}) {
+    for (size_t i = 0; i < m->rows; ++i) {
+      m->data[i * 3] = heavy(rng);
+      m->data[i * 3 + 1] = flat(rng);
+      m->data[i * 3 + 2] = std::round(flat(rng));  // ties
+    }
+  }
+  Normaliser n;
+  ASSERT_OK(Normaliser::Fit(train, pb::QUANTILE_NORMAL, &n));
+  std::vector<float> packed(300), wide(100 * 5, -7.0f), inplace(rows.data);
+  n.Apply(rows.data.data(), packed.data(), 100);
+  n.Apply(rows.data.data(), wide.data(), 100, 5);
+  n.Apply(inplace.data(), inplace.data(), 100);
+  for (size_t i = 0; i < 100; ++i) {
+    for (size_t j = 0; j < 3; ++j) ASSERT_EQ(wide[i * 5 + j], packed[i * 3 + j]);
+    ASSERT_EQ(wide[i * 5 + 3], -7.0f);  // padding untouched
+    ASSERT_EQ(wide[i * 5 + 4], -7.0f);
+  }
+  EXPECT_EQ(inplace, packed);
 }
 
 TEST(NormaliserTest, QuantileProtoRoundTripAndInvert) {
