@@ -99,10 +99,13 @@ int Main(int argc, char** argv) {
   app.add_option("--train-rows", train_rows, "rows of the training baseline");
   app.add_option("--epochs", epochs, "training epochs (early stopping off)");
   app.add_flag("--no-train", no_train, "skip the training-time figure");
-  std::string normaliser = "standard";
-  float density_weight = 0;
-  app.add_option("--normaliser", normaliser, "model.normaliser (standard | quantile | ...)");
-  app.add_option("--density-weight", density_weight, "model.density_weight (0 = off)");
+  // Unset: the product's defaults (ModelOptions).
+  std::string normaliser;
+  float density_weight = -1;
+  app.add_option("--normaliser", normaliser,
+                 "model.normaliser (standard | quantile | auto | ...; default: the model's)");
+  app.add_option("--density-weight", density_weight,
+                 "model.density_weight (0 = off; default: the model's)");
   CLI11_PARSE(app, argc, argv);
 
   ConfigureThreads(threads);
@@ -118,9 +121,11 @@ int Main(int argc, char** argv) {
     }
     o.max_epochs = max_epochs;
     o.patience = max_epochs + 1;
-    o.model.density_weight = density_weight;
-    Status parsed = ParseNormaliserKind(normaliser, &o.model.normaliser);
-    if (!parsed.ok()) return parsed;
+    if (density_weight >= 0) o.model.density_weight = density_weight;
+    if (!normaliser.empty()) {
+      Status parsed = ParseNormaliserKind(normaliser, &o.model.normaliser);
+      if (!parsed.ok()) return parsed;
+    }
     o.device = device;
     return Model::Train(o, baseline, Names(), nullptr, m);
   };

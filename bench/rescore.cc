@@ -36,6 +36,7 @@
 // measuring tool, not an example of the API.
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <string>
@@ -246,6 +247,11 @@ const std::vector<Formula>& Formulas() {
        {{"rec", 1}, {"kl", 2}, {"var", 2}, {"kde", 2}}},
       {"rec + 2 kl + 2 (var + kde256)",
        {{"rec", 1}, {"kl", 2}, {"var", 2}, {"kde256", 2}}},
+      {"rec + 2 kl + 3 (var + kde256)",
+       {{"rec", 1}, {"kl", 2}, {"var", 3}, {"kde256", 3}}},
+      {"rec + 2 kl + 4 (var + kde256)",
+       {{"rec", 1}, {"kl", 2}, {"var", 4}, {"kde256", 4}}},
+      {"rec + 2 kl + 2 kde256", {{"rec", 1}, {"kl", 2}, {"kde256", 2}}},
       {"rec + 2 (var + gmm32)", {{"rec", 1}, {"var", 2}, {"gmm32", 2}}},
       {"rec + 2 (var + gmm64d)", {{"rec", 1}, {"var", 2}, {"gmm64d", 2}}},
       {"rec + 2 kl + 1 (var + gmm32)",
@@ -334,6 +340,21 @@ int Main(int argc, char** argv) {
       t = t.defined() ? t + scale * tt.at(term) : scale * tt.at(term);
     }
     std::vector<double> hs = ToDoubles(h), ts = ToDoubles(t);
+    // RESCORE_DUMP=DIR: the kernel-density formula's holdout and test scores
+    // (the test ones with their label), for combining models offline.
+    if (const char* dump = std::getenv("RESCORE_DUMP");
+        dump != nullptr && std::string(f.label) == "rec + 2 kl + 2 (var + kde256)") {
+      const std::string base = std::string(dump) + "/" + argv[4];
+      if (FILE* o = std::fopen((base + ".hold").c_str(), "w")) {
+        for (double v : hs) std::fprintf(o, "%.9g\n", v);
+        std::fclose(o);
+      }
+      if (FILE* o = std::fopen((base + ".test").c_str(), "w")) {
+        for (size_t i = 0; i < ts.size(); ++i)
+          std::fprintf(o, "%.9g,%d\n", ts[i], int(test_csv.labels[i]));
+        std::fclose(o);
+      }
+    }
     pb::ThresholdParams threshold;
     if (!ComputeThreshold(ThresholdOptions{}, hs, &threshold).ok()) return 1;
     const double best = BestF1Score(ts, test_csv.labels).f1;

@@ -169,7 +169,8 @@ Status ParseNormaliserKind(const std::string& s, pb::NormaliserKind* out) {
   return ParseName<pb::NormaliserKind>(
       s, "normaliser",
       {{"standard", pb::STANDARD}, {"minmax", pb::MINMAX},
-       {"robust", pb::ROBUST}, {"quantile", pb::QUANTILE_NORMAL}},
+       {"robust", pb::ROBUST}, {"quantile", pb::QUANTILE_NORMAL},
+       {"auto", pb::AUTO_QUANTILE}},
       out);
 }
 

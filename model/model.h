@@ -47,8 +47,8 @@ struct ModelOptions {
   // posterior-variance part plus -log of a kernel density of the latent
   // mean over kDensityCentres training rows (bench/RESULTS.md, detection
   // quality, rounds 3 and 4).
-  float density_weight = 0.0f;
-  pb::NormaliserKind normaliser = pb::STANDARD;
+  float density_weight = 2.0f;
+  pb::NormaliserKind normaliser = pb::AUTO_QUANTILE;
   uint32_t ensemble = 1;         // VAEs trained with seeds seed, seed+1, ...
   uint32_t samples = 1;          // scoring: 1 = latent mean, L > 1 = MC draws
   // Encoder log-variance clamp: exp(10) and exp(-10) keep every score finite

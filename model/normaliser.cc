@@ -80,6 +80,20 @@ bool StrictlyIncreasing(const float* v, size_t m) {
   return true;
 }
 
+// Excess kurtosis above that of a Laplace distribution (3): tails heavy
+// enough for a few values to dominate a standard-scaled squared error.
+// Bounded, skewed columns (pixel intensities, proportions) stay below it,
+// and for them the quantile map's squeezing of sparse stretches between
+// common values hides anomalies that sit there (bench/RESULTS.md, round 5).
+constexpr double kHeavyTailKurtosis = 3.0;
+
+bool HeavyTailed(const std::vector<double>& col, double mean, double sd) {
+  if (!(sd > 0)) return false;
+  double m4 = 0;
+  for (double v : col) m4 += std::pow((v - mean) / sd, 4);
+  return m4 / static_cast<double>(col.size()) - 3.0 > kHeavyTailKurtosis;
+}
+
 void MeanStd(const std::vector<double>& col, double* mean, double* sd) {
   double sum = 0;
   for (double v : col) sum += v;
@@ -100,7 +114,8 @@ Status Normaliser::Fit(const Matrix& data, pb::NormaliserKind kind,
   n.kind_ = kind;
   n.offset_.resize(data.cols);
   n.scale_.resize(data.cols);
-  if (kind == pb::QUANTILE_NORMAL) n.knot_begin_.push_back(0);
+  if (HasKnots(kind)) n.knot_begin_.push_back(0);
+  bool any_heavy = false;
   std::vector<double> col(data.rows);
   for (size_t j = 0; j < data.cols; ++j) {
     for (size_t i = 0; i < data.rows; ++i) {
@@ -137,12 +152,25 @@ Status Normaliser::Fit(const Matrix& data, pb::NormaliserKind kind,
     n.offset_[j] = static_cast<float>(offset);
     n.scale_[j] = IsZeroSpread(spread, magnitude) ? 1.0f
                                                   : static_cast<float>(spread);
-    if (kind == pb::QUANTILE_NORMAL) {
+    if (HasKnots(kind)) {
       std::sort(col.begin(), col.end());
-      n.FitKnots(col);
+      if (kind == pb::QUANTILE_NORMAL || HeavyTailed(col, mean, sd)) {
+        any_heavy = true;
+        n.FitKnots(col);
+      } else {
+        n.FitLinearKnots(col.front(), col.back(), mean);
+      }
     }
   }
-  if (kind == pb::QUANTILE_NORMAL) n.DeriveSlopes();
+  if (kind == pb::AUTO_QUANTILE && !any_heavy) {
+    // No heavy-tailed feature: plain standard scaling, which scores on a GPU
+    // without the host-side knot search.
+    n.kind_ = pb::STANDARD;
+    n.knot_begin_.clear();
+    n.knot_value_.clear();
+    n.knot_z_.clear();
+  }
+  if (HasKnots(n.kind_)) n.DeriveSlopes();
   *out = std::move(n);
   return Status::OK();
 }
@@ -293,6 +321,23 @@ void Normaliser::ApplyQuantile(const float* in, float* out, size_t rows,
   }
 }
 
+void Normaliser::FitLinearKnots(double lo, double hi, double mean) {
+  // Standard scaling as knots: the training extremes, in between and beyond
+  // them slope 1 / scale.
+  const double scale = scale_[knot_begin_.size() - 1];
+  for (double v : {lo, hi}) {
+    const float x = static_cast<float>(v);
+    const float z = static_cast<float>((v - mean) / scale);
+    if (!knot_value_.empty() && knot_value_.size() > knot_begin_.back() &&
+        !(x > knot_value_.back() && z > knot_z_.back())) {
+      continue;
+    }
+    knot_value_.push_back(x);
+    knot_z_.push_back(z);
+  }
+  knot_begin_.push_back(static_cast<uint32_t>(knot_value_.size()));
+}
+
 void Normaliser::DeriveSlopes() {
   knot_slope_.assign(knot_value_.size(), 0.0f);
   for (size_t j = 0; j + 1 < knot_begin_.size(); ++j) {
@@ -333,7 +378,7 @@ Status Normaliser::FromProto(const pb::NormaliserParams& params, size_t dim,
                              " is not usable");
     }
   }
-  if (n.kind_ == pb::QUANTILE_NORMAL) {
+  if (HasKnots(n.kind_)) {
     if (static_cast<size_t>(params.knot_count_size()) != dim ||
         params.knot_value_size() != params.knot_z_size()) {
       return Status::Corrupt("quantile normaliser knots do not match " +

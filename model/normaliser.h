@@ -35,8 +35,13 @@ class Normaliser {
   //            (ties shrink their spread), at up to kMaxKnots knots per
   //            feature; linear between knots, and beyond the training range
   //            linear with the slope of standard scaling (times the same
-  //            standardisation), so a value far out still lands far out. Evens out heavy-tailed columns that would
-  //            otherwise dominate the squared error.
+  //            standardisation), so a value far out still lands far out.
+  //            Evens out heavy-tailed columns that would otherwise dominate
+  //            the squared error.
+  //  AUTO_QUANTILE ("auto"): QUANTILE_NORMAL for the features whose excess
+  //            kurtosis is above 3, STANDARD (as two knots, the training
+  //            extremes) for the rest; plain STANDARD (kind() says so) when
+  //            no feature is heavy-tailed.
   // A constant feature (zero spread) gets scale 1, so it passes through
   // centred instead of dividing by zero; ROBUST falls back to the standard
   // deviation when the IQR is zero (e.g. a mostly-constant column).
@@ -68,14 +73,18 @@ class Normaliser {
   pb::NormaliserKind kind() const { return kind_; }
   const std::vector<float>& offset() const { return offset_; }
   const std::vector<float>& scale() const { return scale_; }
-  // True when Apply is (x - offset) / scale (every kind but QUANTILE_NORMAL).
-  bool affine() const { return kind_ != pb::QUANTILE_NORMAL; }
+  // Kinds that map through per-feature knots.
+  static bool HasKnots(pb::NormaliserKind kind) {
+    return kind == pb::QUANTILE_NORMAL || kind == pb::AUTO_QUANTILE;
+  }
+  // True when Apply is (x - offset) / scale (every kind without knots).
+  bool affine() const { return !HasKnots(kind_); }
 
  private:
   pb::NormaliserKind kind_ = pb::STANDARD;
   std::vector<float> offset_;
   std::vector<float> scale_;
-  // QUANTILE_NORMAL: feature j's knots are [knot_begin_[j], knot_begin_[j + 1]).
+  // With knots: feature j's are [knot_begin_[j], knot_begin_[j + 1]).
   std::vector<uint32_t> knot_begin_;
   std::vector<float> knot_value_, knot_z_;
   std::vector<float> knot_slope_;  // derived: see DeriveSlopes
@@ -85,6 +94,7 @@ class Normaliser {
                      size_t out_stride) const;
   double Backward(size_t j, double z) const;
   void FitKnots(std::vector<double>& sorted_col);
+  void FitLinearKnots(double lo, double hi, double mean);
   // knot_slope_[i]: z's slope from knot i to i + 1; a feature's last one is
   // the tail's, 1 / scale.
   void DeriveSlopes();

@@ -75,6 +75,18 @@ value = 3.5
   EXPECT_DOUBLE_EQ(t.threshold.fixed_value, 3.5);
 }
 
+TEST(ConfigTest, ReadsEveryNormaliserName) {
+  const std::pair<const char*, pb::NormaliserKind> names[] = {
+      {"standard", pb::STANDARD}, {"minmax", pb::MINMAX}, {"robust", pb::ROBUST},
+      {"quantile", pb::QUANTILE_NORMAL}, {"auto", pb::AUTO_QUANTILE}};
+  for (const auto& [name, kind] : names) {
+    Config c;
+    ASSERT_OK(ParseConfig(std::string("[model]\nnormaliser = \"") + name + "\"\n",
+                          "t.toml", &c));
+    EXPECT_EQ(c.train.model.normaliser, kind) << name;
+  }
+}
+
 TEST(ConfigTest, ReadsAuth) {
   Config c;
   ASSERT_OK(ParseConfig(R"(

@@ -46,7 +46,8 @@ TEST(NormaliserTest, RobustIgnoresOutliers) {
 }
 
 TEST(NormaliserTest, ConstantFeatureGetsUnitScale) {
-  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST, pb::QUANTILE_NORMAL}) {
+  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST, pb::QUANTILE_NORMAL,
+                    pb::AUTO_QUANTILE}) {
     Normaliser n;
     ASSERT_OK(Normaliser::Fit(Column({7, 7, 7}), kind, &n));
     EXPECT_EQ(n.scale()[0], 1.0f) << pb::NormaliserKind_Name(kind);
@@ -223,6 +224,63 @@ TEST(NormaliserTest, QuantileApplyStridedAndInPlace) {
     ASSERT_EQ(wide[i * 5 + 4], -7.0f);
   }
   EXPECT_EQ(inplace, packed);
+}
+
+// AUTO_QUANTILE: a heavy-tailed feature (lognormal, excess kurtosis far
+// above 3) gets the quantile map, a light-tailed one (uniform, -1.2) and a
+// bounded skewed one (a square of a uniform, about -0.9) standard scaling,
+// stored as two knots: the same values as STANDARD, inside the training
+// range and beyond it.
+TEST(NormaliserTest, AutoQuantileMapsOnlyHeavyTailedFeatures) {
+  std::mt19937 rng(11);
+  std::lognormal_distribution<float> heavy(0, 1.5);
+  std::uniform_real_distribution<float> flat(0, 10);
+  Matrix train(2000, 3);
+  for (size_t i = 0; i < train.rows; ++i) {
+    const float u = flat(rng);
+    train.data[i * 3] = heavy(rng);
+    train.data[i * 3 + 1] = flat(rng);
+    train.data[i * 3 + 2] = u * u;
+  }
+  Normaliser autoq, quant, standard;
+  ASSERT_OK(Normaliser::Fit(train, pb::AUTO_QUANTILE, &autoq));
+  ASSERT_OK(Normaliser::Fit(train, pb::QUANTILE_NORMAL, &quant));
+  ASSERT_OK(Normaliser::Fit(train, pb::STANDARD, &standard));
+  EXPECT_FALSE(autoq.affine());
+  pb::NormaliserParams p;
+  autoq.ToProto(&p);
+  ASSERT_EQ(p.knot_count_size(), 3);
+  EXPECT_GT(p.knot_count(0), 100u);
+  EXPECT_EQ(p.knot_count(1), 2u);
+  EXPECT_EQ(p.knot_count(2), 2u);
+  const std::vector<float> rows = {0.5f, 5, 50,  30, -3, 120,  2, 11, 0};
+  std::vector<float> a(9), q(9), s(9);
+  autoq.Apply(rows.data(), a.data(), 3);
+  quant.Apply(rows.data(), q.data(), 3);
+  standard.Apply(rows.data(), s.data(), 3);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a[i * 3], q[i * 3]) << i;
+    for (size_t j = 1; j < 3; ++j) EXPECT_NEAR(a[i * 3 + j], s[i * 3 + j], 1e-5) << i << " " << j;
+  }
+  // Saved and loaded, the kind and the map survive.
+  Normaliser back;
+  ASSERT_OK(Normaliser::FromProto(p, 3, &back));
+  EXPECT_EQ(back.kind(), pb::AUTO_QUANTILE);
+  std::vector<float> b(9);
+  back.Apply(rows.data(), b.data(), 3);
+  EXPECT_EQ(a, b);
+}
+
+TEST(NormaliserTest, AutoQuantileWithoutHeavyTailsIsStandard) {
+  Matrix train(4, 2);
+  train.data = {1, 10, 2, 20, 3, 30, 4, 45};
+  Normaliser autoq, standard;
+  ASSERT_OK(Normaliser::Fit(train, pb::AUTO_QUANTILE, &autoq));
+  ASSERT_OK(Normaliser::Fit(train, pb::STANDARD, &standard));
+  EXPECT_EQ(autoq.kind(), pb::STANDARD);
+  EXPECT_TRUE(autoq.affine());
+  EXPECT_EQ(autoq.offset(), standard.offset());
+  EXPECT_EQ(autoq.scale(), standard.scale());
 }
 
 TEST(NormaliserTest, QuantileProtoRoundTripAndInvert) {

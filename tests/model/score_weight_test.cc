@@ -34,6 +34,7 @@ TEST(ScoreWeightTest, StoredInBundleAndUsedForScores) {
   for (float weight : {-1.0f, 0.0f, 5.0f}) {
     TrainOptions opts = SmallTrainOptions();
     opts.model.score_beta = weight;
+    opts.model.density_weight = 0;  // the score is then exactly rec + w * kl
     std::unique_ptr<Model> model;
     ASSERT_OK(Model::Train(opts, data, FeatureNames(), nullptr, &model));
     const float expected = weight < 0 ? 2.0f * opts.model.beta : weight;
