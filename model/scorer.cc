@@ -201,6 +201,19 @@ bool CopyFinite(const float* from, float* to, size_t count) {
   return finite.load();
 }
 
+// Normaliser::Apply over n rows with the worker pool's threads: a quantile
+// map costs about 0.5 us a 38-feature row, which one thread would spend
+// serially on a 64k-record GPU batch.
+void ApplyParallel(const Normaliser& normaliser, const float* rows, size_t n,
+                   float* out) {
+  constexpr size_t kRows = 2048;
+  const size_t d = normaliser.dim();
+  WorkerPool::Instance().Run((n + kRows - 1) / kRows, [&](size_t c) {
+    const size_t begin = c * kRows;
+    normaliser.Apply(rows + begin * d, out + begin * d, std::min(kRows, n - begin));
+  });
+}
+
 // The normalised records as an [n, d] tensor on the model's device, or
 // NON_FINITE. For a GPU the raw rows are staged in pinned host memory a
 // slice at a time, each slice's asynchronous copy overlapping the staging
@@ -215,7 +228,7 @@ Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
     ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl.meta, rows, n));
     auto host = torch::empty(
         shape, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(!impl.device.is_cpu()));
-    impl.normaliser.Apply(rows, host.data_ptr<float>(), n);
+    ApplyParallel(impl.normaliser, rows, n, host.data_ptr<float>());
     *x = impl.device.is_cpu() ? host : host.to(impl.device, /*non_blocking=*/false);
     return Status::OK();
   }

@@ -130,12 +130,13 @@ INSTANTIATE_TEST_SUITE_P(
         Variant{pb::RELU, pb::GAUSSIAN, 3, {16, 8}, 2}));
 
 // Trains on 400 correlated rows with `opts`, then checks one row (the
-// calling thread) and 1000 (the pool) against LibTorch.
+// calling thread), 1000 (the pool) and 5000 (LibTorch's normalisation in
+// several chunks on the pool) against LibTorch.
 void TrainAndCheck(const TrainOptions& opts, std::unique_ptr<Model>* model) {
   ConfigureThreads(2);
   ASSERT_OK(Model::Train(opts, CorrelatedData(400, 5), FeatureNames(), nullptr,
                          model));
-  for (size_t n : {1, 1000}) {
+  for (size_t n : {1, 1000, 5000}) {
     SCOPED_TRACE("n = " + std::to_string(n));
     CheckAgainstLibTorch(**model, n);
   }
