@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 
 #if defined(__x86_64__)
@@ -90,7 +91,10 @@ constexpr double kHeavyTailKurtosis = 3.0;
 bool HeavyTailed(const std::vector<double>& col, double mean, double sd) {
   if (!(sd > 0)) return false;
   double m4 = 0;
-  for (double v : col) m4 += std::pow((v - mean) / sd, 4);
+  for (double v : col) {
+    const double t = (v - mean) / sd;
+    m4 += t * t * t * t;
+  }
   return m4 / static_cast<double>(col.size()) - 3.0 > kHeavyTailKurtosis;
 }
 
@@ -248,8 +252,9 @@ void MapPortable(const Knots& k, const float* x, float* z) {
 }
 
 #if defined(__x86_64__)
-// The same for the first n values rounded up to 8, 8 lanes a gather; four independent chains in flight hide the
-// gather's latency. No FMA: the portable version's rounding.
+// The same for the first n values (rounded up to 8), 8 lanes a gather; four
+// independent chains in flight hide the gather's latency. No FMA: the
+// portable version's rounding.
 __attribute__((target("avx2"))) void MapAvx2(const Knots& k, const float* x,
                                              size_t n, float* z) {
   const __m256 first = _mm256_set1_ps(k.xs[0]), tail = _mm256_set1_ps(k.tail);
@@ -328,7 +333,7 @@ void Normaliser::FitLinearKnots(double lo, double hi, double mean) {
   for (double v : {lo, hi}) {
     const float x = static_cast<float>(v);
     const float z = static_cast<float>((v - mean) / scale);
-    if (!knot_value_.empty() && knot_value_.size() > knot_begin_.back() &&
+    if (knot_value_.size() > knot_begin_.back() &&
         !(x > knot_value_.back() && z > knot_z_.back())) {
       continue;
     }
@@ -343,9 +348,12 @@ void Normaliser::DeriveSlopes() {
   for (size_t j = 0; j + 1 < knot_begin_.size(); ++j) {
     const size_t b = knot_begin_[j], e = knot_begin_[j + 1];
     for (size_t i = b; i + 1 < e; ++i) {
-      knot_slope_[i] = static_cast<float>(
+      // Capped at the largest float: knots a denormal apart would give an
+      // infinite slope, and 0 * inf at the knot itself a NaN.
+      knot_slope_[i] = static_cast<float>(std::min<double>(
           (static_cast<double>(knot_z_[i + 1]) - knot_z_[i]) /
-          (static_cast<double>(knot_value_[i + 1]) - knot_value_[i]));
+              (static_cast<double>(knot_value_[i + 1]) - knot_value_[i]),
+          std::numeric_limits<float>::max()));
     }
     knot_slope_[e - 1] = static_cast<float>(1.0 / scale_[j]);
   }

@@ -271,6 +271,32 @@ TEST(NormaliserTest, AutoQuantileMapsOnlyHeavyTailedFeatures) {
   EXPECT_EQ(a, b);
 }
 
+// Knots a denormal apart: the slope between them overflows float; a value at
+// a knot still maps to that knot's quantile, and every value to a finite one,
+// with and without AVX2.
+TEST(NormaliserTest, QuantileKnotsADenormalApartStayFinite) {
+  const float tiny = std::numeric_limits<float>::denorm_min();
+  Normaliser n;
+  ASSERT_OK(Normaliser::Fit(Column({0, tiny, 1, 2}), pb::QUANTILE_NORMAL, &n));
+  pb::NormaliserParams p;
+  n.ToProto(&p);
+  ASSERT_EQ(p.knot_value_size(), 4);
+  for (bool portable : {false, true}) {
+    n.set_portable_search(portable);
+    for (int i = 0; i < 4; ++i) {
+      const float x = p.knot_value(i);
+      float z;
+      n.Apply(&x, &z, 1);
+      EXPECT_EQ(z, p.knot_z(i)) << portable << " " << i;
+    }
+    for (float x : {0.5f, -1.0f, 3.0f}) {
+      float z;
+      n.Apply(&x, &z, 1);
+      EXPECT_TRUE(std::isfinite(z)) << portable << " " << x;
+    }
+  }
+}
+
 TEST(NormaliserTest, AutoQuantileWithoutHeavyTailsIsStandard) {
   Matrix train(4, 2);
   train.data = {1, 10, 2, 20, 3, 30, 4, 45};
