@@ -1,6 +1,7 @@
-// Normaliser: per-feature affine scaling fitted on the baseline and stored in
-// the bundle, so that clients send raw values and the model sees
-// (x - offset) / scale. Immutable after Fit/FromProto; thread-safe to share.
+// Normaliser: per-feature scaling fitted on the baseline and stored in the
+// bundle, so that clients send raw values and the model sees (x - offset) /
+// scale, or for the quantile kinds a piecewise-linear map through per-feature
+// knots. Immutable after Fit/FromProto; thread-safe to share.
 #ifndef ANOMALYD_MODEL_NORMALISER_H_
 #define ANOMALYD_MODEL_NORMALISER_H_
 
@@ -58,7 +59,7 @@ class Normaliser {
   static constexpr size_t kMaxKnots = 1024;
 
   // out[i] = clip((in[i] - offset) / scale) for `rows` rows of dim() values
-  // (QUANTILE_NORMAL: clip of the interpolated normal quantile); output row
+  // (kinds with knots: clip of the interpolated normal quantile); output row
   // i starts at out + i * out_stride (0: dim(), i.e. packed). `in` and `out`
   // may alias when packed: each value is read before it is written.
   void Apply(const float* in, float* out, size_t rows,
