@@ -81,21 +81,38 @@ bool StrictlyIncreasing(const float* v, size_t m) {
   return true;
 }
 
-// Excess kurtosis above that of a Laplace distribution (3): tails heavy
-// enough for a few values to dominate a standard-scaled squared error.
-// Bounded, skewed columns (pixel intensities, proportions) stay below it,
-// and for them the quantile map's squeezing of sparse stretches between
-// common values hides anomalies that sit there (bench/RESULTS.md, round 5).
+// Which features "auto" gives the quantile map (bench/RESULTS.md, rounds 5
+// and 6). It evens out columns whose standard deviation misdescribes the
+// normal rows; it is avoided elsewhere because it squeezes the sparse
+// stretches between common values, and in a bounded, skewed column (pixel
+// intensities, proportions) anomalies sit in those stretches.
+//
+// Heavy tails: excess kurtosis above that of a Laplace distribution (3),
+// where a few values would dominate a standard-scaled squared error.
 constexpr double kHeavyTailKurtosis = 3.0;
+// A point mass: more than half the rows share one value (a counter that is
+// usually 0). The standard deviation then measures how often the feature
+// leaves that value, not how far, and the spread of the other values is
+// lost; the map ranks them among themselves.
+constexpr double kPointMassShare = 0.5;
 
-bool HeavyTailed(const std::vector<double>& col, double mean, double sd) {
+bool WantsQuantileMap(const std::vector<double>& sorted, double mean,
+                      double sd) {
   if (!(sd > 0)) return false;
   double m4 = 0;
-  for (double v : col) {
+  for (double v : sorted) {
     const double t = (v - mean) / sd;
     m4 += t * t * t * t;
   }
-  return m4 / static_cast<double>(col.size()) - 3.0 > kHeavyTailKurtosis;
+  const double rows = static_cast<double>(sorted.size());
+  if (m4 / rows - 3.0 > kHeavyTailKurtosis) return true;
+  for (size_t first = 0; first < sorted.size();) {
+    size_t end = first;
+    while (end < sorted.size() && sorted[end] == sorted[first]) ++end;
+    if (static_cast<double>(end - first) > kPointMassShare * rows) return true;
+    first = end;
+  }
+  return false;
 }
 
 void MeanStd(const std::vector<double>& col, double* mean, double* sd) {
@@ -119,7 +136,7 @@ Status Normaliser::Fit(const Matrix& data, pb::NormaliserKind kind,
   n.offset_.resize(data.cols);
   n.scale_.resize(data.cols);
   if (HasKnots(kind)) n.knot_begin_.push_back(0);
-  bool any_heavy = false;
+  bool any_mapped = false;
   std::vector<double> col(data.rows);
   for (size_t j = 0; j < data.cols; ++j) {
     for (size_t i = 0; i < data.rows; ++i) {
@@ -158,16 +175,16 @@ Status Normaliser::Fit(const Matrix& data, pb::NormaliserKind kind,
                                                   : static_cast<float>(spread);
     if (HasKnots(kind)) {
       std::sort(col.begin(), col.end());
-      if (kind == pb::QUANTILE_NORMAL || HeavyTailed(col, mean, sd)) {
-        any_heavy = true;
+      if (kind == pb::QUANTILE_NORMAL || WantsQuantileMap(col, mean, sd)) {
+        any_mapped = true;
         n.FitKnots(col);
       } else {
         n.FitLinearKnots(col.front(), col.back(), mean);
       }
     }
   }
-  if (kind == pb::AUTO_QUANTILE && !any_heavy) {
-    // No heavy-tailed feature: plain standard scaling, which scores on a GPU
+  if (kind == pb::AUTO_QUANTILE && !any_mapped) {
+    // No feature mapped: plain standard scaling, which scores on a GPU
     // without the host-side knot search.
     n.kind_ = pb::STANDARD;
     n.knot_begin_.clear();

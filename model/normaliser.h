@@ -40,9 +40,10 @@ class Normaliser {
   //            Evens out heavy-tailed columns that would otherwise dominate
   //            the squared error.
   //  AUTO_QUANTILE ("auto"): QUANTILE_NORMAL for the features whose excess
-  //            kurtosis is above 3, STANDARD (as two knots, the training
-  //            extremes) for the rest; plain STANDARD (kind() says so) when
-  //            no feature is heavy-tailed.
+  //            kurtosis is above 3 or where more than half the rows share
+  //            one value, STANDARD (as two knots, the training extremes)
+  //            for the rest; plain STANDARD (kind() says so) when no
+  //            feature qualifies.
   // A constant feature (zero spread) gets scale 1, so it passes through
   // centred instead of dividing by zero; ROBUST falls back to the standard
   // deviation when the IQR is zero (e.g. a mostly-constant column).

@@ -297,6 +297,38 @@ TEST(NormaliserTest, QuantileKnotsADenormalApartStayFinite) {
   }
 }
 
+// A feature that is usually one value (a counter that is mostly 0) gets the
+// map even with light tails: more than half the rows at one value. Below
+// half it stays standard-scaled, and so does a constant feature.
+TEST(NormaliserTest, AutoQuantileMapsMostlyOneValueFeatures) {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> flat(1, 10), unit(0, 1);
+  Matrix train(1000, 3);
+  for (size_t i = 0; i < train.rows; ++i) {
+    const float u = unit(rng);
+    train.data[i * 3] = u < 0.6f ? 0.0f : flat(rng);
+    train.data[i * 3 + 1] = u < 0.4f ? 0.0f : flat(rng);
+    train.data[i * 3 + 2] = 5;
+  }
+  Normaliser autoq;
+  ASSERT_OK(Normaliser::Fit(train, pb::AUTO_QUANTILE, &autoq));
+  EXPECT_EQ(autoq.kind(), pb::AUTO_QUANTILE);
+  pb::NormaliserParams p;
+  autoq.ToProto(&p);
+  ASSERT_EQ(p.knot_count_size(), 3);
+  EXPECT_GT(p.knot_count(0), 100u);
+  EXPECT_EQ(p.knot_count(1), 2u);
+  EXPECT_EQ(p.knot_count(2), 1u);
+  // Without the first feature nothing qualifies: plain standard scaling.
+  Matrix rest(train.rows, 2);
+  for (size_t i = 0; i < train.rows; ++i) {
+    rest.data[i * 2] = train.data[i * 3 + 1];
+    rest.data[i * 2 + 1] = train.data[i * 3 + 2];
+  }
+  ASSERT_OK(Normaliser::Fit(rest, pb::AUTO_QUANTILE, &autoq));
+  EXPECT_EQ(autoq.kind(), pb::STANDARD);
+}
+
 TEST(NormaliserTest, AutoQuantileWithoutHeavyTailsIsStandard) {
   Matrix train(4, 2);
   train.data = {1, 10, 2, 20, 3, 30, 4, 45};
