@@ -93,7 +93,8 @@ constexpr double kHeavyTailKurtosis = 3.0;
 // A point mass: more than half the rows share one value (a counter that is
 // usually 0). The standard deviation then measures how often the feature
 // leaves that value, not how far, and the spread of the other values is
-// lost; the map ranks them among themselves.
+// lost; the map ranks them among themselves. (Not for a two-valued feature:
+// on its two values both maps give the same standardised numbers.)
 constexpr double kPointMassShare = 0.5;
 
 bool WantsQuantileMap(const std::vector<double>& sorted, double mean,
@@ -106,13 +107,14 @@ bool WantsQuantileMap(const std::vector<double>& sorted, double mean,
   }
   const double rows = static_cast<double>(sorted.size());
   if (m4 / rows - 3.0 > kHeavyTailKurtosis) return true;
-  for (size_t first = 0; first < sorted.size();) {
+  size_t distinct = 0, largest = 0;
+  for (size_t first = 0; first < sorted.size(); ++distinct) {
     size_t end = first;
     while (end < sorted.size() && sorted[end] == sorted[first]) ++end;
-    if (static_cast<double>(end - first) > kPointMassShare * rows) return true;
+    largest = std::max(largest, end - first);
     first = end;
   }
-  return false;
+  return distinct > 2 && static_cast<double>(largest) > kPointMassShare * rows;
 }
 
 void MeanStd(const std::vector<double>& col, double* mean, double* sd) {

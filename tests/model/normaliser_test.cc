@@ -299,31 +299,33 @@ TEST(NormaliserTest, QuantileKnotsADenormalApartStayFinite) {
 
 // A feature that is usually one value (a counter that is mostly 0) gets the
 // map even with light tails: more than half the rows at one value. Below
-// half it stays standard-scaled, and so does a constant feature.
+// half it stays standard-scaled, and so do a constant feature and a
+// two-valued one (both maps agree on its two values).
 TEST(NormaliserTest, AutoQuantileMapsMostlyOneValueFeatures) {
   std::mt19937 rng(12);
   std::uniform_real_distribution<float> flat(1, 10), unit(0, 1);
-  Matrix train(1000, 3);
+  Matrix train(1000, 4);
   for (size_t i = 0; i < train.rows; ++i) {
     const float u = unit(rng);
-    train.data[i * 3] = u < 0.6f ? 0.0f : flat(rng);
-    train.data[i * 3 + 1] = u < 0.4f ? 0.0f : flat(rng);
-    train.data[i * 3 + 2] = 5;
+    train.data[i * 4] = u < 0.6f ? 0.0f : flat(rng);
+    train.data[i * 4 + 1] = u < 0.4f ? 0.0f : flat(rng);
+    train.data[i * 4 + 2] = 5;
+    train.data[i * 4 + 3] = u < 0.7f ? 0.0f : 1.0f;
   }
   Normaliser autoq;
   ASSERT_OK(Normaliser::Fit(train, pb::AUTO_QUANTILE, &autoq));
   EXPECT_EQ(autoq.kind(), pb::AUTO_QUANTILE);
   pb::NormaliserParams p;
   autoq.ToProto(&p);
-  ASSERT_EQ(p.knot_count_size(), 3);
+  ASSERT_EQ(p.knot_count_size(), 4);
   EXPECT_GT(p.knot_count(0), 100u);
   EXPECT_EQ(p.knot_count(1), 2u);
   EXPECT_EQ(p.knot_count(2), 1u);
+  EXPECT_EQ(p.knot_count(3), 2u);
   // Without the first feature nothing qualifies: plain standard scaling.
-  Matrix rest(train.rows, 2);
+  Matrix rest(train.rows, 3);
   for (size_t i = 0; i < train.rows; ++i) {
-    rest.data[i * 2] = train.data[i * 3 + 1];
-    rest.data[i * 2 + 1] = train.data[i * 3 + 2];
+    for (size_t j = 0; j < 3; ++j) rest.data[i * 3 + j] = train.data[i * 4 + j + 1];
   }
   ASSERT_OK(Normaliser::Fit(rest, pb::AUTO_QUANTILE, &autoq));
   EXPECT_EQ(autoq.kind(), pb::STANDARD);
