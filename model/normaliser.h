@@ -41,7 +41,8 @@ class Normaliser {
   //            the squared error.
   //  AUTO_QUANTILE ("auto"): QUANTILE_NORMAL for the features whose excess
   //            kurtosis is above 3 or where more than half the rows share
-  //            one value, STANDARD (as two knots, the training extremes)
+  //            one value (three values or more; on two values both maps
+  //            agree), STANDARD (as two knots, the training extremes)
   //            for the rest; plain STANDARD (kind() says so) when no
   //            feature qualifies.
   // A constant feature (zero spread) gets scale 1, so it passes through
