@@ -1,5 +1,6 @@
 #include "daemon/config.h"
 
+#include <cstdio>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -189,6 +190,9 @@ Status ReadDaemon(TableReader& r, DaemonOptions* d) {
     return Status::InvalidArgument("daemon.state_dir: must not be empty");
   }
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("threads", &d->threads, 0, 1024));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_trainings", &d->max_trainings, 1, 64));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("max_training_states", &d->max_training_states, 0, 1 << 20));
   return r.CheckUnknown();
 }
 
@@ -216,6 +220,12 @@ Status ReadLimits(TableReader& r, LimitOptions* l) {
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_message_bytes", &l->max_message_bytes, 1024, 1ull << 31));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_records_per_request", &l->max_records_per_request, 1, 1 << 24));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("default_query_limit", &l->default_query_limit, 1, 10000));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_reply_bytes", &l->max_reply_bytes, 4096, 1ull << 31));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("max_client_reply_bytes", &l->max_client_reply_bytes, 4096, 1ull << 40));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_csv_bytes", &l->max_csv_bytes, 1, 1ull << 40));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("max_pending_queries", &l->max_pending_queries, 1, 1 << 20));
   return r.CheckUnknown();
 }
 
@@ -265,6 +275,8 @@ Status ReadAuth(TableReader& r, AuthOptions* a) {
                                      "' is not one of score, ingest, control, alerts");
     }
   }
+  ANOMALYD_RETURN_IF_ERROR(r.String("metrics_token_file", &a->metrics_token_file));
+  ANOMALYD_RETURN_IF_ERROR(r.StringList("metrics_allow", &a->metrics_allow));
   if (a->enabled && a->server_secret_key.empty()) {
     return Status::InvalidArgument("auth.server_secret_key: must be set when auth is enabled");
   }
@@ -406,6 +418,29 @@ Status LoadConfig(const std::string& path, Config* config,
   std::ostringstream ss;
   ss << in.rdbuf();
   return ParseConfig(ss.str(), path, config, overrides);
+}
+
+}  // namespace anomalyd
+
+namespace anomalyd {
+
+std::string TomlString(std::string_view s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out.push_back(static_cast<char>(c));
+        }
+    }
+  }
+  return out + "\"";
 }
 
 }  // namespace anomalyd

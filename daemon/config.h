@@ -20,6 +20,12 @@ struct DaemonOptions {
   std::string state_dir = "state";  // SQLite file and bundles live here
   std::string log_level = "info";   // trace|debug|info|warn|error|off
   int threads = 0;                  // scoring threads of LibTorch; 0 = cores
+  // Trainings that may run at once (each is a thread and a model in
+  // memory); a retrain beyond gets BUSY.
+  uint32_t max_trainings = 2;
+  // Streams without a model whose last training outcome status still shows
+  // (a failed retrain under a new name); the oldest are forgotten beyond.
+  uint32_t max_training_states = 64;
 };
 
 // [endpoints]: ZeroMQ addresses; "" disables one (not score/control).
@@ -50,6 +56,17 @@ struct LimitOptions {
   uint64_t max_message_bytes = 16 << 20;
   uint32_t max_records_per_request = 65536;
   uint32_t default_query_limit = 100;
+  // A query page stops before its rows pass this many bytes (at least one
+  // row is always sent); its cursor continues after the last row sent.
+  uint64_t max_reply_bytes = 16 << 20;
+  // Replies of 4 KiB or more queued for one client that does not read
+  // them; a reply beyond is dropped and counted (replies_dropped_total).
+  uint64_t max_client_reply_bytes = 64 << 20;
+  // Largest CSV a retrain reads (fstat'ed before reading); TOO_LARGE beyond.
+  uint64_t max_csv_bytes = 256 << 20;
+  // Anomaly queries and model listings waiting for the query thread;
+  // beyond, BUSY.
+  uint32_t max_pending_queries = 64;
 };
 
 // [storage]
@@ -80,6 +97,12 @@ struct AuthOptions {
   std::string control_clients_dir;
   // The endpoints that require CURVE (metrics is HTTP and cannot).
   std::vector<std::string> endpoints = {"score", "ingest", "control", "alerts"};
+  // The metrics endpoint (plain HTTP) takes neither CURVE nor ZAP: it has
+  // its own rules. A file holding a bearer token that GET /metrics must
+  // send ("Authorization: Bearer TOKEN"); "" = none. Mode 0600.
+  std::string metrics_token_file;
+  // Source IP addresses allowed on the metrics endpoint; empty = any.
+  std::vector<std::string> metrics_allow;
 };
 
 // [streams.NAME]
@@ -110,6 +133,10 @@ struct Config {
 Status ParseConfig(std::string_view text, const std::string& source,
                    Config* config,
                    const std::vector<std::string>& overrides = {});
+
+// `s` as a TOML basic string, quotes included: for building overrides
+// from command-line values (`--state-dir`) that may hold any character.
+std::string TomlString(std::string_view s);
 
 // Reads and parses a file. IO_ERROR when it cannot be read.
 Status LoadConfig(const std::string& path, Config* config,

@@ -2,12 +2,7 @@
 // reload, cancel. Runs on the I/O thread; anything that writes SQLite goes
 // to the writer thread, which replies through the outbox.
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 
 #include <zmq_addon.hpp>
 
@@ -17,20 +12,6 @@
 
 namespace anomalyd {
 namespace {
-
-// A CSV to retrain from must be a regular file: a FIFO or a device such as
-// /dev/zero would block the training thread or feed it without end.
-Status CheckCsvPath(const std::string& path) {
-  if (path.empty()) return Status::InvalidArgument("retrain: empty csv_path");
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0 || ::access(path.c_str(), R_OK) != 0) {
-    return Status::NotFound("retrain: cannot read " + path + ": " + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    return Status::InvalidArgument("retrain: " + path + " is not a regular file");
-  }
-  return Status::OK();
-}
 
 // Refused here rather than by a training that would fail (or diverge) later.
 Status CheckInlineRows(const pb::DenseBatch& b) {
@@ -64,43 +45,83 @@ pb::StatusResponse Service::MakeStatus() const {
   return s;
 }
 
-Status Service::StartRetrain(const pb::RetrainRequest& r, uint32_t* version) {
+Status Service::StartRetrain(const pb::RetrainRequest& r,
+                             std::function<void(const Status&)> on_trained,
+                             RetrainStarted done) {
   const std::string stream = r.stream().empty() ? kDefaultStream : r.stream();
-  if (stream.size() > 128) return Status::InvalidArgument("stream name longer than 128 bytes");
-  RetrainJob job;
-  job.stream = stream;
-  job.options = config_.train;
+  if (stream.size() > kMaxStreamName) {
+    return Status::InvalidArgument("stream name longer than " + std::to_string(kMaxStreamName) +
+                                   " bytes");
+  }
+  // Refused at once, before any file is opened or version reserved.
+  ANOMALYD_RETURN_IF_ERROR(retrainer_->CanStart(stream));
+  auto job = std::make_shared<RetrainJob>();
+  job->stream = stream;
+  job->options = config_.train;
+  job->on_done = std::move(on_trained);
   switch (r.source_case()) {
-    case pb::RetrainRequest::kCsvPath:
-      ANOMALYD_RETURN_IF_ERROR(CheckCsvPath(r.csv_path()));
-      job.source = RetrainJob::Source::kCsv;
-      job.csv_path = r.csv_path();
+    case pb::RetrainRequest::kCsvPath: {
+      // Opened here, once: the training thread reads this very file.
+      auto fd = std::make_shared<UniqueFd>();
+      ANOMALYD_RETURN_IF_ERROR(
+          OpenCsvForRetrain(r.csv_path(), config_.limits.max_csv_bytes, fd.get()));
+      job->source = RetrainJob::Source::kCsv;
+      job->csv_fd = std::move(fd);
+      job->csv_path = r.csv_path();
+      job->max_csv_bytes = config_.limits.max_csv_bytes;
       break;
+    }
     case pb::RetrainRequest::kInlineRows: {
       const pb::DenseBatch& b = r.inline_rows();
       ANOMALYD_RETURN_IF_ERROR(CheckInlineRows(b));
-      job.source = RetrainJob::Source::kRows;
-      job.rows = Matrix(static_cast<size_t>(b.values_size()) / b.dim(), b.dim());
-      job.rows.data.assign(b.values().begin(), b.values().end());
-      job.names.assign(r.feature_names().begin(), r.feature_names().end());
-      if (!job.names.empty() && job.names.size() != b.dim()) {
-        return Status::InvalidArgument("retrain: " + std::to_string(job.names.size()) +
+      job->source = RetrainJob::Source::kRows;
+      job->rows = Matrix(static_cast<size_t>(b.values_size()) / b.dim(), b.dim());
+      job->rows.data.assign(b.values().begin(), b.values().end());
+      job->names.assign(r.feature_names().begin(), r.feature_names().end());
+      if (!job->names.empty() && job->names.size() != b.dim()) {
+        return Status::InvalidArgument("retrain: " + std::to_string(job->names.size()) +
                                        " feature names for dim " + std::to_string(b.dim()));
       }
       break;
     }
     case pb::RetrainRequest::kFromReservoir:
-      job.source = RetrainJob::Source::kReservoir;
+      job->source = RetrainJob::Source::kReservoir;
       break;
     default:
       return Status::InvalidArgument("retrain: give csv_path, inline_rows or from_reservoir");
   }
-  if (retrainer_->Running(stream)) {
-    return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is already training");
-  }
-  ANOMALYD_RETURN_IF_ERROR(reader_->NextModelVersion(stream, &job.version));
-  *version = job.version;
-  return retrainer_->Start(std::move(job));
+  // The version is allocated and published in one transaction before any
+  // bundle exists; a start that then fails gives it back.
+  writer_->Post([this, job, done = std::move(done)](Store& store, Outbox& outbox) {
+    uint32_t version = 0;
+    Status s = store.ReserveModelVersion(job->stream, &version);
+    if (s.ok()) {
+      job->version = version;
+      s = retrainer_->Start(std::move(*job));
+      if (!s.ok()) {
+        Status d = store.DeleteCandidate(job->stream, version);
+        if (!d.ok()) spdlog::warn("stream '{}': {}", job->stream, d.ToString());
+      }
+    }
+    done(s, version, outbox);
+  });
+  return Status::OK();
+}
+
+void Service::Retrain(const Origin& origin, uint64_t id, const pb::RetrainRequest& r) {
+  Status s = StartRetrain(r, nullptr, [this, origin, id](const Status& st, uint32_t version,
+                                                        Outbox& outbox) {
+    if (!st.ok()) {
+      CountError(st.code());
+      outbox.Reply(origin, EncodeError(id, st));
+      return;
+    }
+    pb::Response resp;
+    resp.set_request_id(id);
+    resp.mutable_retrain()->set_target_version(version);
+    outbox.Reply(origin, resp.SerializeAsString());
+  });
+  if (!s.ok()) SendError(*control_, origin, id, s);
 }
 
 void Service::Rollback(const Origin& origin, uint64_t id,
@@ -123,8 +144,12 @@ void Service::Rollback(const Origin& origin, uint64_t id,
     if (s.ok() && target == nullptr) {
       s = Status::NotFound("stream '" + stream + "' has no version " + std::to_string(to));
     }
+    if (s.ok() && target->bundle_path.empty()) {
+      s = Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' version " +
+                                              std::to_string(to) + " is still being trained");
+    }
     std::unique_ptr<Model> model;
-    if (s.ok()) s = Model::Load(target->bundle_path, device, &model);
+    if (s.ok()) s = Model::Load(state_->Resolve(target->bundle_path), device, &model);
     if (s.ok()) s = store.ActivateModel(stream, to);
     if (s.ok()) {
       ThresholdRow t;
@@ -161,6 +186,21 @@ Status Service::ComputeCalibration(const pb::CalibrateRequest& r, ThresholdRow* 
   o.fixed_value = r.value();
   const auto& h = snap.model->meta().holdout_scores();
   std::vector<double> scores(h.begin(), h.end());
+  if (r.method() == pb::FIXED) {
+    if (!std::isfinite(r.value())) {
+      return Status::InvalidArgument("calibrate: a fixed threshold must be a finite number");
+    }
+    // A bar below most normal scores flags nearly every record: say so
+    // rather than flood the store, unless the operator insists.
+    size_t above = 0;
+    for (double v : scores) above += v > r.value();
+    if (!r.force() && !scores.empty() && 2 * above > scores.size()) {
+      return Status::InvalidArgument(
+          "calibrate: a fixed threshold of " + std::to_string(r.value()) + " would flag " +
+          std::to_string(100 * above / scores.size()) +
+          "% of the model's holdout records (all normal); set force to apply it anyway");
+    }
+  }
   pb::ThresholdParams params;
   ANOMALYD_RETURN_IF_ERROR(ComputeThreshold(o, scores, &params));
   t->stream = stream;
@@ -205,8 +245,11 @@ void Service::Calibrate(const Origin& origin, uint64_t id, const pb::CalibrateRe
 void Service::OnControlSocket() {
   Origin origin;
   pb::Request req;
-  if (ReceiveRequest(*control_, Endpoint::kControl, &origin, &req)) {
+  if (!ReceiveRequest(*control_, Endpoint::kControl, &origin, &req)) return;
+  try {
     HandleControl(origin, req);
+  } catch (const std::exception& e) {
+    AnswerFailure(*control_, origin, req.request_id(), e);
   }
 }
 
@@ -219,32 +262,18 @@ void Service::HandleControl(const Origin& origin, const pb::Request& req) {
       *resp.mutable_status() = MakeStatus();
       break;
     case pb::Request::kQuery:
-      HandleQuery(origin, req, *control_);
-      return;
-    case pb::Request::kRetrain: {
-      uint32_t version = 0;
-      s = StartRetrain(req.retrain(), &version);
-      resp.mutable_retrain()->set_target_version(version);
-      break;
-    }
+    case pb::Request::kModels:
+      SubmitQuery(origin, req, *control_);
+      return;  // the query thread replies
+    case pb::Request::kRetrain:
+      Retrain(origin, req.request_id(), req.retrain());
+      return;  // the writer thread replies
     case pb::Request::kRollback:
       Rollback(origin, req.request_id(), req.rollback());
       return;  // the writer thread replies
     case pb::Request::kCalibrate:
       Calibrate(origin, req.request_id(), req.calibrate());
       return;  // the writer thread replies
-    case pb::Request::kModels: {
-      std::vector<std::string> names;
-      if (!req.models().stream().empty()) names.push_back(req.models().stream());
-      else names = streams_.Names();
-      for (const std::string& n : names) {
-        std::vector<ModelRow> rows;
-        s = reader_->ListModels(n, &rows);
-        if (!s.ok()) break;
-        for (const ModelRow& m : rows) ToProto(m, resp.mutable_models()->add_models());
-      }
-      break;
-    }
     case pb::Request::kReload:
       signals_->reload = true;
       break;

@@ -112,6 +112,16 @@ RequestLimits Service::Limits() const {
   return {config_.limits.max_message_bytes, config_.limits.max_records_per_request};
 }
 
+std::string Service::RenderMetrics() const {
+  Metrics::Gauges g;
+  g.queue_records = queue_->records();
+  g.storage_ok = writer_->healthy();
+  g.anomalies_unstored = writer_->unstored();
+  g.started_us = started_us_;
+  g.streams = streams_.Status();
+  return metrics_.Render(g);
+}
+
 void Service::OnMetricsSocket() {
   // A ZMQ_STREAM socket: [connection id][bytes]. An empty payload is a
   // connect or disconnect notice. One request per connection, then close.
@@ -120,30 +130,22 @@ void Service::OnMetricsSocket() {
       frames.size() != 2 || frames[1].size() == 0) {
     return;
   }
-  const std::string request = frames[1].to_string();
-  std::string status = "200 OK", body;
-  if (request.rfind("GET /metrics", 0) == 0) {
-    Metrics::Gauges g;
-    g.queue_records = queue_->records();
-    g.storage_ok = writer_->healthy();
-    g.anomalies_unstored = writer_->unstored();
-    g.started_us = started_us_;
-    g.streams = streams_.Status();
-    body = metrics_.Render(g);
-  } else {
-    status = "404 Not Found";
-    body = "anomalyd serves GET /metrics only\n";
+  std::string peer;
+  try {
+    const char* address = frames[1].gets("Peer-Address");
+    if (address != nullptr) peer = address;
+  } catch (const zmq::error_t&) {
+    // No address known (not TCP): only an empty allow-list lets it in.
   }
-  const std::string response = "HTTP/1.1 " + status +
-                               "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8"
-                               "\r\nContent-Length: " + std::to_string(body.size()) +
-                               "\r\nConnection: close\r\n\r\n" + body;
+  const std::string response = MetricsHttpResponse(
+      frames[1].to_string(), peer, metrics_access_, [this] { return RenderMetrics(); });
   const std::string id = frames[0].to_string();
-  metrics_http_->send(zmq::buffer(id), zmq::send_flags::sndmore);
-  metrics_http_->send(zmq::buffer(response), zmq::send_flags::none);
-  // An empty message closes the connection.
-  metrics_http_->send(zmq::buffer(id), zmq::send_flags::sndmore);
-  metrics_http_->send(zmq::message_t(), zmq::send_flags::none);
+  // Never blocking: a client that is gone or does not read loses its
+  // reply, and the I/O thread goes on (a blocking send here once froze
+  // every endpoint). The empty message after the reply closes the
+  // connection.
+  SendFrames(*metrics_http_, {zmq::buffer(id), zmq::buffer(response)});
+  SendFrames(*metrics_http_, {zmq::buffer(id), zmq::const_buffer(nullptr, 0)});
 }
 
 void Service::Send(zmq::socket_t& socket, const Origin& origin,
@@ -154,17 +156,36 @@ void Service::Send(zmq::socket_t& socket, const Origin& origin,
   SendFrames(socket, parts);
 }
 
+ReplyBudget* Service::BudgetFor(const zmq::socket_t& socket) {
+  if (&socket == score_.get()) return score_budget_.get();
+  if (control_ && &socket == control_.get()) return control_budget_.get();
+  return nullptr;
+}
+
 void Service::SendFrames(zmq::socket_t& socket,
                          const std::vector<zmq::const_buffer>& parts) {
+  // Every send on the I/O thread is non-blocking: a full queue or a
+  // vanished peer drops the reply (counted), it never stalls the loop.
   try {
+    const zmq::const_buffer& last = parts.back();
+    zmq::message_t counted;
+    ReplyBudget* budget = last.size() >= ReplyBudget::kCountedBytes && parts.size() > 1
+                              ? BudgetFor(socket)
+                              : nullptr;
+    if (budget != nullptr &&
+        !budget->Make(std::string(static_cast<const char*>(parts[0].data()), parts[0].size()),
+                      last.data(), last.size(), &counted)) {
+      return DroppedReply("its client has limits.max_client_reply_bytes of replies unread");
+    }
     for (size_t i = 0; i < parts.size(); ++i) {
       const auto more = i + 1 < parts.size() ? zmq::send_flags::sndmore
                                              : zmq::send_flags::none;
       // Only the first frame can fail for want of room: ZeroMQ checks the
       // bound once per message, and the rest of it then always fits.
-      if (!socket.send(parts[i], more | zmq::send_flags::dontwait)) {
-        return DroppedReply("its queue is full");
-      }
+      const bool sent = budget != nullptr && i + 1 == parts.size()
+                            ? socket.send(counted, more | zmq::send_flags::dontwait).has_value()
+                            : socket.send(parts[i], more | zmq::send_flags::dontwait).has_value();
+      if (!sent) return DroppedReply("its queue is full");
     }
   } catch (const zmq::error_t& e) {
     if (e.num() != EHOSTUNREACH) throw;
@@ -223,13 +244,22 @@ void Service::OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint) {
   Origin origin;
   pb::Request req;
   if (!ReceiveRequest(socket, endpoint, &origin, &req)) return;
+  try {
+    HandleScoreSocketRequest(socket, endpoint, origin, req);
+  } catch (const std::exception& e) {
+    AnswerFailure(socket, origin, req.request_id(), e);
+  }
+}
+
+void Service::HandleScoreSocketRequest(zmq::socket_t& socket, Endpoint endpoint,
+                                       const Origin& origin, const pb::Request& req) {
   switch (req.body_case()) {
     case pb::Request::kScore:
       HandleScore(origin, req, socket);
       return;
     case pb::Request::kQuery:
       if (endpoint == Endpoint::kScore) {
-        HandleQuery(origin, req, socket);
+        SubmitQuery(origin, req, socket);
         return;
       }
       break;
@@ -309,32 +339,19 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
   }
 }
 
-void Service::HandleQuery(const Origin& origin, const pb::Request& req,
+void Service::SubmitQuery(const Origin& origin, const pb::Request& req,
                           zmq::socket_t& reply_to) {
-  const pb::QueryRequest& q = req.query();
-  AnomalyQuery aq;
-  if (q.since_us() != 0) aq.since_us = q.since_us();
-  if (q.until_us() != 0) aq.until_us = q.until_us();
-  aq.time_field = q.by_event_time() ? TimeField::kEvent : TimeField::kScored;
-  if (!q.stream().empty()) aq.stream = q.stream();
-  if (q.has_min_score()) aq.min_score = q.min_score();
-  if (q.model_version() != 0) aq.model_version = q.model_version();
-  aq.order = q.order() == pb::HIGHEST_SCORE_FIRST ? AnomalyOrder::kScoreDesc
-                                                   : AnomalyOrder::kTimeDesc;
-  aq.limit = q.limit() == 0 ? config_.limits.default_query_limit : q.limit();
-  aq.cursor = q.cursor();
-  AnomalyPage page;
-  Status s = reader_->QueryAnomalies(aq, &page);
-  if (!s.ok()) {
-    SendError(reply_to, origin, req.request_id(), s);
-    return;
+  if (!queries_->Submit(origin, req, req.has_models() ? streams_.Names()
+                                                      : std::vector<std::string>())) {
+    SendError(reply_to, origin, req.request_id(),
+              Status(pb::BUSY, "too many queries waiting (limits.max_pending_queries); retry later"));
   }
-  pb::Response r;
-  r.set_request_id(req.request_id());
-  pb::QueryResponse* qr = r.mutable_query();
-  for (const AnomalyRow& row : page.rows) ToProto(row, qr->add_anomalies());
-  qr->set_next_cursor(page.next_cursor);
-  Send(reply_to, origin, r.SerializeAsString());
+}
+
+void Service::AnswerFailure(zmq::socket_t& socket, const Origin& origin, uint64_t id,
+                            const std::exception& e) {
+  spdlog::error("request {}: {}", id, e.what());
+  SendError(socket, origin, id, Status::Internal(std::string("request failed: ") + e.what()));
 }
 
 zmq::socket_t* Service::SocketFor(char tag) {
@@ -420,6 +437,7 @@ Status Service::Run(Signals* signals) {
 
   writer_->Start();
   scorer_->Start();
+  queries_->Start();
   ANOMALYD_RETURN_IF_ERROR(TrainConfiguredBaselines());
   Notify("READY=1");
   Notify("STATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)");
@@ -489,6 +507,7 @@ Status Service::Run(Signals* signals) {
   std::thread drainer([&] {
     scorer_->Join();
     retrainer_->Shutdown();
+    queries_->Stop();
     writer_->Stop();
     drained = true;
   });

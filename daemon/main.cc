@@ -58,9 +58,13 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "Same as --set daemon.state_dir=DIR");
   app.add_option("--log-level", log_level, "Same as --set daemon.log_level=LEVEL");
   app.add_flag("--check-config", check, "Validate the configuration and exit");
+  bool accept_empty_db = false;
+  app.add_flag("--accept-empty-db", accept_empty_db,
+               "Start even though the database has no models while bundles/ holds "
+               "some (the database was deleted or replaced: begin afresh)");
   CLI11_PARSE(app, argc, argv);
-  if (!state_dir.empty()) overrides.push_back("daemon.state_dir=\"" + state_dir + "\"");
-  if (!log_level.empty()) overrides.push_back("daemon.log_level=\"" + log_level + "\"");
+  if (!state_dir.empty()) overrides.push_back("daemon.state_dir=" + TomlString(state_dir));
+  if (!log_level.empty()) overrides.push_back("daemon.log_level=" + TomlString(log_level));
 
   Config config;
   Status s = LoadConfig(config_path, &config, overrides);
@@ -90,7 +94,9 @@ int main(int argc, char** argv) {
 
   ConfigureThreads(config.daemon.threads);
   std::unique_ptr<Service> service;
-  s = Service::Create(config, config_path, overrides, &service);
+  ServiceOptions so;
+  so.accept_empty_db = accept_empty_db;
+  s = Service::Create(config, config_path, overrides, so, &service);
   if (s.ok()) s = service->Run(&g_signals);
   if (!s.ok()) {
     spdlog::critical("{}", s.ToString());

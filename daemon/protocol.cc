@@ -11,7 +11,6 @@ namespace anomalyd {
 namespace {
 
 // Longest stream name: names become SQLite keys and alert topics.
-constexpr size_t kMaxStreamName = 128;
 
 Status CheckStreamName(const std::string& s) {
   if (s.size() > kMaxStreamName) {

@@ -16,6 +16,8 @@
 namespace anomalyd {
 
 inline constexpr char kDefaultStream[] = "default";
+// The longest stream name (bytes) any request or config may use.
+inline constexpr size_t kMaxStreamName = 128;
 
 struct RequestLimits {
   uint64_t max_message_bytes = 16 << 20;

@@ -1,13 +1,17 @@
 #include "daemon/retrainer.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
-#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
+#include <system_error>
 
 #include "daemon/clock.h"
 #include "daemon/convert.h"
@@ -16,27 +20,53 @@
 
 namespace anomalyd {
 
-Retrainer::Retrainer(std::string bundles_dir, std::string db_path,
-                     StreamRegistry* streams, Writer* writer)
-    : bundles_dir_(std::move(bundles_dir)), db_path_(std::move(db_path)),
-      streams_(streams), writer_(writer) {}
+UniqueFd& UniqueFd::operator=(UniqueFd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+UniqueFd::~UniqueFd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+Status OpenCsvForRetrain(const std::string& path, uint64_t max_bytes, UniqueFd* out) {
+  if (path.empty()) return Status::InvalidArgument("retrain: empty csv_path");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+  if (fd.get() < 0) {
+    const int err = errno;
+    const std::string why = "retrain: cannot open " + path + ": " + std::strerror(err);
+    if (err == ENOENT || err == ENOTDIR || err == ENAMETOOLONG) return Status::NotFound(why);
+    if (err == EACCES || err == EPERM) return Status(pb::PERMISSION_DENIED, why);
+    return Status::IoError(why);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) {
+    return Status::IoError("retrain: cannot stat " + path + ": " + std::strerror(errno));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return Status::InvalidArgument("retrain: " + path + " is not a regular file");
+  }
+  if (max_bytes > 0 && static_cast<uint64_t>(st.st_size) > max_bytes) {
+    return Status(pb::TOO_LARGE, "retrain: " + path + " has " + std::to_string(st.st_size) +
+                                     " bytes, more than limits.max_csv_bytes = " +
+                                     std::to_string(max_bytes));
+  }
+  const int flags = ::fcntl(fd.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return Status::IoError("retrain: " + path + ": " + std::strerror(errno));
+  }
+  *out = std::move(fd);
+  return Status::OK();
+}
+
+Retrainer::Retrainer(const RetrainerOptions& options, StreamRegistry* streams,
+                     Writer* writer)
+    : options_(options), streams_(streams), writer_(writer) {}
 
 Retrainer::~Retrainer() { Shutdown(); }
-
-std::string Retrainer::BundleDir(const std::string& bundles_dir,
-                                 const std::string& stream, uint32_t version) {
-  std::string safe;
-  for (unsigned char c : stream) {
-    if (std::isalnum(c) || c == '-' || c == '_') {
-      safe.push_back(static_cast<char>(c));
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      safe += buf;
-    }
-  }
-  return bundles_dir + "/" + safe + "/v" + std::to_string(version);
-}
 
 int Retrainer::RemoveUnfinishedBundles(const std::string& bundles_dir) {
   namespace fs = std::filesystem;
@@ -64,82 +94,115 @@ int Retrainer::RemoveUnfinishedBundles(const std::string& bundles_dir) {
   return static_cast<int>(stale.size());
 }
 
+void Retrainer::ReapLocked() {
+  for (auto it = runs_.begin(); it != runs_.end();) {
+    if (it->second->done.load()) {
+      // done is set as the thread's last act: this join is immediate.
+      if (it->second->thread.joinable()) it->second->thread.join();
+      it = runs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+Status Retrainer::CanStartLocked(const std::string& stream) const {
+  if (runs_.count(stream)) {
+    return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is already training");
+  }
+  if (runs_.size() >= options_.max_trainings) {
+    return Status(pb::BUSY, std::to_string(runs_.size()) +
+                                " trainings are running (daemon.max_trainings); retry later");
+  }
+  return Status::OK();
+}
+
+Status Retrainer::CanStart(const std::string& stream) const {
+  std::lock_guard<std::mutex> l(mu_);
+  // Runs that ended still count until reaped; Start reaps them first.
+  size_t running = 0;
+  for (const auto& [name, run] : runs_) {
+    if (run->done.load()) continue;
+    if (name == stream) {
+      return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is already training");
+    }
+    ++running;
+  }
+  if (running >= options_.max_trainings) {
+    return Status(pb::BUSY, std::to_string(running) +
+                                " trainings are running (daemon.max_trainings); retry later");
+  }
+  return Status::OK();
+}
+
 Status Retrainer::Start(RetrainJob job) {
   std::lock_guard<std::mutex> l(mu_);
-  auto& slot = runs_[job.stream];
-  if (slot && !slot->done) {
-    return Status(pb::FAILED_PRECONDITION,
-                  "stream '" + job.stream + "' is already training");
-  }
-  if (slot && slot->thread.joinable()) slot->thread.join();
-  slot = std::make_unique<Run>();
-  Run* run = slot.get();
+  ReapLocked();
+  ANOMALYD_RETURN_IF_ERROR(CanStartLocked(job.stream));
+  auto run = std::make_unique<Run>();
+  Run* r = run.get();
+  const std::string stream = job.stream;
   pb::TrainingStatus t;
   t.set_state(pb::RUNNING);
   t.set_target_version(job.version);
   t.set_started_us(WallMicros());
-  streams_->SetTraining(job.stream, t);
-  run->thread = std::thread([this, job = std::move(job), run]() mutable {
-    Train(std::move(job), run);
-  });
+  streams_->SetTraining(stream, t);  // before the thread can Finish
+  try {
+    r->thread = std::thread([this, job = std::move(job), r]() mutable {
+      Train(std::move(job), r);
+    });
+  } catch (const std::system_error& e) {
+    // Out of threads or address space: refuse this training, keep serving.
+    Status s = Status::Internal(std::string("cannot start a training thread: ") + e.what());
+    t.set_state(pb::FAILED);
+    t.set_error(s.ToString());
+    streams_->SetTraining(stream, t);
+    return s;
+  }
+  runs_[stream] = std::move(run);
   return Status::OK();
 }
 
 Status Retrainer::Cancel(const std::string& stream) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = runs_.find(stream);
-  if (it == runs_.end() || it->second->done) {
+  if (it == runs_.end() || it->second->done.load()) {
     return Status::NotFound("stream '" + stream + "' is not training");
   }
   it->second->cancel = true;
   return Status::OK();
 }
 
-Status Retrainer::Wait(const std::string& stream) {
-  std::unique_lock<std::mutex> l(mu_);
-  auto it = runs_.find(stream);
-  if (it == runs_.end()) return Status::OK();
-  Run* run = it->second.get();
-  cv_.wait(l, [&] { return run->done; });
-  return run->outcome;
-}
-
-bool Retrainer::WaitFor(const std::string& stream,
-                        std::chrono::milliseconds timeout, Status* outcome) {
-  std::unique_lock<std::mutex> l(mu_);
-  auto it = runs_.find(stream);
-  if (it == runs_.end()) return true;
-  Run* run = it->second.get();
-  if (!cv_.wait_for(l, timeout, [&] { return run->done; })) return false;
-  *outcome = run->outcome;
-  return true;
-}
-
 bool Retrainer::Running(const std::string& stream) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = runs_.find(stream);
-  return it != runs_.end() && !it->second->done;
+  return it != runs_.end() && !it->second->done.load();
 }
 
 void Retrainer::Shutdown() {
-  std::vector<std::thread*> threads;
+  std::map<std::string, std::unique_ptr<Run>> runs;
   {
     std::lock_guard<std::mutex> l(mu_);
-    for (auto& [name, run] : runs_) {
-      run->cancel = true;
-      threads.push_back(&run->thread);
-    }
+    for (auto& [name, run] : runs_) run->cancel = true;
+    runs.swap(runs_);
   }
-  for (std::thread* t : threads) {
-    if (t->joinable()) t->join();
+  for (auto& [name, run] : runs) {
+    if (run->thread.joinable()) run->thread.join();
   }
 }
 
-Status Retrainer::LoadData(RetrainJob& job) {
+Status Retrainer::LoadData(RetrainJob& job, const std::atomic<bool>& cancel) {
   switch (job.source) {
     case RetrainJob::Source::kCsv: {
+      CsvOptions o;
+      o.max_bytes = job.max_csv_bytes;
+      o.cancel = &cancel;
+      // The path came from a client: errors name lines and columns, never
+      // quote what the file holds.
+      o.quote_cells = false;
       CsvTable table;
-      ANOMALYD_RETURN_IF_ERROR(ReadCsv(job.csv_path, CsvOptions{}, &table));
+      ANOMALYD_RETURN_IF_ERROR(ReadCsvFd(job.csv_fd->get(), job.csv_path, o, &table));
+      job.csv_fd.reset();
       job.rows = std::move(table.features);
       job.names = std::move(table.feature_names);
       return Status::OK();
@@ -148,7 +211,7 @@ Status Retrainer::LoadData(RetrainJob& job) {
       StoreOptions so;
       so.read_only = true;
       std::unique_ptr<Store> store;
-      ANOMALYD_RETURN_IF_ERROR(Store::Open(so, db_path_, &store));
+      ANOMALYD_RETURN_IF_ERROR(Store::Open(so, options_.db_path, &store));
       Baseline b;
       ANOMALYD_RETURN_IF_ERROR(store->LoadReservoir(job.stream, &b)
                                    .WithContext("reservoir of '" + job.stream + "'"));
@@ -178,8 +241,8 @@ Status Retrainer::LoadData(RetrainJob& job) {
   return Status::OK();
 }
 
-void Retrainer::Finish(const std::string& stream, Run* run, const Status& s) {
-  pb::TrainingStatus t = streams_->Training(stream);
+void Retrainer::Finish(const RetrainJob& job, Run* run, const Status& s) {
+  pb::TrainingStatus t = streams_->Training(job.stream);
   t.set_finished_us(WallMicros());
   if (s.ok()) {
     t.set_state(pb::SUCCEEDED);
@@ -187,18 +250,61 @@ void Retrainer::Finish(const std::string& stream, Run* run, const Status& s) {
   } else {
     t.set_state(s.code() == pb::CANCELLED ? pb::CANCELLED_TRAINING : pb::FAILED);
     t.set_error(s.ToString());
-    spdlog::warn("training of stream '{}' ended: {}", stream, s.ToString());
+    spdlog::warn("training of stream '{}' ended: {}", job.stream, s.ToString());
+    // Give the reserved version back; a later training may take it.
+    const std::string stream = job.stream;
+    const uint32_t version = job.version;
+    writer_->Post([stream, version](Store& store, Outbox&) {
+      Status d = store.DeleteCandidate(stream, version);
+      if (!d.ok()) spdlog::warn("stream '{}': {}", stream, d.ToString());
+    });
   }
-  streams_->SetTraining(stream, t);
-  std::lock_guard<std::mutex> l(mu_);
-  run->outcome = s;
+  streams_->SetTraining(job.stream, t);
+  streams_->ForgetOldTrainings(options_.max_training_states);
+  if (job.on_done) job.on_done(s);
   run->done = true;
-  cv_.notify_all();
+}
+
+Status Retrainer::Register(const RetrainJob& job, const std::string& rel_path,
+                           std::shared_ptr<const Model> ready) {
+  // Complete the reserved row, activate it and record the first threshold
+  // in one writer task; swap the model in only once that is committed.
+  std::promise<Status> registered;
+  writer_->Post([&](Store& store, Outbox&) {
+    ModelRow row;
+    row.stream = job.stream;
+    row.version = job.version;
+    row.bundle_path = rel_path;
+    row.baseline_rows = ready->meta().baseline_rows();
+    const auto& tr = ready->meta().training();
+    const uint32_t best = tr.best_epoch() ? tr.best_epoch() - 1 : 0;
+    row.train_loss = tr.train_loss_size() > static_cast<int>(best) ? tr.train_loss(best) : NAN;
+    row.val_loss = tr.val_loss_size() > static_cast<int>(best) ? tr.val_loss(best) : NAN;
+    Status st = store.CompleteCandidate(row);
+    if (st.ok()) st = store.ActivateModel(job.stream, job.version);
+    if (st.ok()) {
+      ThresholdRow t;
+      t.stream = job.stream;
+      t.model_version = job.version;
+      t.method = ThresholdMethodName(ready->meta().threshold().method());
+      t.value = ready->meta().threshold().value();
+      t.window = ready->meta().threshold().sample_count();
+      st = store.AppendThreshold(&t);
+    }
+    if (st.ok()) {
+      streams_->Install(job.stream, ready, job.version, ready->meta().threshold().value(),
+                        ready->meta().threshold().method());
+      spdlog::info("stream '{}' now serves version {} on {} (threshold {})", job.stream,
+                   job.version, ready->device(), ready->meta().threshold().value());
+    }
+    registered.set_value(st);
+  });
+  return registered.get_future().get();
 }
 
 void Retrainer::Train(RetrainJob job, Run* run) {
   const std::string stream = job.stream;
-  Status s = LoadData(job);
+  Status s = LoadData(job, run->cancel);
   std::unique_ptr<Model> model;
   if (s.ok()) {
     job.options.stream = stream;
@@ -216,49 +322,26 @@ void Retrainer::Train(RetrainJob job, Run* run) {
     };
     spdlog::info("training stream '{}' version {} on {} rows x {} features", stream,
                  job.version, job.rows.rows, job.rows.cols);
-    s = Model::Train(job.options, job.rows, job.names, progress, &model);
+    s = Model::Train(job.options, job.rows, job.names, progress, &model, &run->cancel);
   }
-  const std::string dir = BundleDir(bundles_dir_, stream, job.version);
-  if (s.ok()) s = model->Save(dir);
-  if (!s.ok()) {
-    Finish(stream, run, s);
-    return;
+  const std::string rel = StateDir::BundleRelPath(stream, job.version);
+  const std::string dir = options_.state->Resolve(rel);
+  if (s.ok()) {
+    // The version is reserved to this training: anything at its path is
+    // the leftover of a training a crash cut short after saving.
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    s = model->Save(dir);
   }
-  // Register, activate and record the first threshold in one writer task;
-  // swap the model in only once that is committed.
-  std::shared_ptr<const Model> ready(std::move(model));
-  std::promise<Status> registered;
-  writer_->Post([&, ready](Store& store, Outbox&) {
-    ModelRow row;
-    row.stream = stream;
-    row.version = job.version;
-    row.bundle_path = dir;
-    row.baseline_rows = ready->meta().baseline_rows();
-    const auto& tr = ready->meta().training();
-    const uint32_t best = tr.best_epoch() ? tr.best_epoch() - 1 : 0;
-    row.train_loss = tr.train_loss_size() > static_cast<int>(best) ? tr.train_loss(best) : NAN;
-    row.val_loss = tr.val_loss_size() > static_cast<int>(best) ? tr.val_loss(best) : NAN;
-    Status st = store.RegisterModel(row);
-    if (st.ok()) st = store.ActivateModel(stream, job.version);
-    if (st.ok()) {
-      ThresholdRow t;
-      t.stream = stream;
-      t.model_version = job.version;
-      t.method = ThresholdMethodName(ready->meta().threshold().method());
-      t.value = ready->meta().threshold().value();
-      t.window = ready->meta().threshold().sample_count();
-      st = store.AppendThreshold(&t);
+  if (s.ok()) {
+    s = Register(job, rel, std::shared_ptr<const Model>(std::move(model)));
+    if (!s.ok()) {
+      s = s.WithContext("registering version " + std::to_string(job.version));
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);  // its row is given back below
     }
-    if (st.ok()) {
-      streams_->Install(stream, ready, job.version, ready->meta().threshold().value(),
-                        ready->meta().threshold().method());
-      spdlog::info("stream '{}' now serves version {} on {} (threshold {})", stream,
-                   job.version, ready->device(), ready->meta().threshold().value());
-    }
-    registered.set_value(st);
-  });
-  s = registered.get_future().get();
-  Finish(stream, run, s.ok() ? s : s.WithContext("registering version " + std::to_string(job.version)));
+  }
+  Finish(job, run, s);
 }
 
 }  // namespace anomalyd

@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
-#include <filesystem>
+#include <future>
 
 #include "daemon/clock.h"
 #include "daemon/convert.h"
@@ -21,44 +21,49 @@ SyncLevel ParseSync(const std::string& s) {
 }  // namespace
 
 Service::Service(const Config& config, std::string config_path,
-                 std::vector<std::string> overrides)
+                 std::vector<std::string> overrides, const ServiceOptions& options)
     : config_(config), config_path_(std::move(config_path)),
-      overrides_(std::move(overrides)), ctx_(1) {}
+      overrides_(std::move(overrides)), options_(options), ctx_(1) {}
 
 Service::~Service() {
   if (retrainer_) retrainer_->Shutdown();
   if (queue_) queue_->Close();
   if (scorer_) scorer_->Join();
+  if (queries_) queries_->Stop();
   if (writer_) writer_->Stop();
 }
 
 Status Service::Create(const Config& config, std::string config_path,
                        std::vector<std::string> overrides,
+                       const ServiceOptions& options,
                        std::unique_ptr<Service>* service) {
   std::unique_ptr<Service> s(
-      new Service(config, std::move(config_path), std::move(overrides)));
+      new Service(config, std::move(config_path), std::move(overrides), options));
   ANOMALYD_RETURN_IF_ERROR(s->Open());
   *service = std::move(s);
   return Status::OK();
 }
 
 Status Service::Open() {
-  namespace fs = std::filesystem;
   started_us_ = WallMicros();
+  // The lock first: a second daemon must not touch anything of the first.
+  ANOMALYD_RETURN_IF_ERROR(StateDir::Open(config_.daemon.state_dir, &state_));
   if (config_.auth.enabled) {
     ANOMALYD_RETURN_IF_ERROR(Authenticator::Start(ctx_, config_.auth, &auth_));
-    if (!config_.endpoints.metrics.empty()) {
-      spdlog::warn("auth: the metrics endpoint {} is plain HTTP, not covered by CURVE",
-                   config_.endpoints.metrics);
-    }
   }
-  const std::string& state = config_.daemon.state_dir;
-  std::error_code ec;
-  fs::create_directories(state, ec);
-  if (ec) return Status::IoError("cannot create state_dir " + state + ": " + ec.message());
-  db_path_ = config_.storage.path.empty() ? state + "/anomalyd.db" : config_.storage.path;
-  bundles_dir_ = state + "/bundles";
-  Retrainer::RemoveUnfinishedBundles(bundles_dir_);
+  if (!config_.auth.metrics_token_file.empty()) {
+    ANOMALYD_RETURN_IF_ERROR(
+        ReadMetricsToken(config_.auth.metrics_token_file, &metrics_access_.token));
+  }
+  metrics_access_.allow = config_.auth.metrics_allow;
+  if (config_.auth.enabled && !config_.endpoints.metrics.empty() &&
+      metrics_access_.token.empty() && metrics_access_.allow.empty()) {
+    spdlog::warn("auth: the metrics endpoint {} is plain HTTP, not covered by CURVE; "
+                 "set auth.metrics_token_file or auth.metrics_allow to restrict it",
+                 config_.endpoints.metrics);
+  }
+  db_path_ = config_.storage.path.empty() ? state_->DatabasePath() : config_.storage.path;
+  Retrainer::RemoveUnfinishedBundles(state_->BundlesDir());
 
   StoreOptions so;
   so.sync = ParseSync(config_.storage.synchronous);
@@ -66,9 +71,19 @@ Status Service::Open() {
   so.reservoir_seed = config_.train.seed;
   std::unique_ptr<Store> store;
   ANOMALYD_RETURN_IF_ERROR(Store::Open(so, db_path_, &store).WithContext(db_path_));
+  ANOMALYD_RETURN_IF_ERROR(CheckStore(*store));
+  ANOMALYD_RETURN_IF_ERROR(RestoreStreams(*store));
   StoreOptions ro;
   ro.read_only = true;
-  ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &reader_).WithContext(db_path_));
+  std::unique_ptr<Store> reader;
+  ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &reader).WithContext(db_path_));
+  QueryOptions qo;
+  qo.default_limit = config_.limits.default_query_limit;
+  qo.max_reply_bytes = config_.limits.max_reply_bytes;
+  qo.max_pending = config_.limits.max_pending_queries;
+  queries_ = std::make_unique<QueryThread>(ctx_, std::move(reader), qo, &metrics_);
+  score_budget_ = std::make_unique<ReplyBudget>(config_.limits.max_client_reply_bytes);
+  control_budget_ = std::make_unique<ReplyBudget>(config_.limits.max_client_reply_bytes);
 
   WriterOptions wo;
   wo.retention.max_age_us = static_cast<int64_t>(config_.storage.retention_days * 86400e6);
@@ -78,10 +93,43 @@ Status Service::Open() {
   wo.max_pending_records = config_.batcher.queue_records;
   writer_ = std::make_unique<Writer>(ctx_, std::move(store), wo);
   queue_ = std::make_unique<WorkQueue>(config_.batcher.queue_records);
-  retrainer_ = std::make_unique<Retrainer>(bundles_dir_, db_path_, &streams_, writer_.get());
+  RetrainerOptions rto;
+  rto.state = state_.get();
+  rto.db_path = db_path_;
+  rto.max_trainings = config_.daemon.max_trainings;
+  rto.max_training_states = config_.daemon.max_training_states;
+  retrainer_ = std::make_unique<Retrainer>(rto, &streams_, writer_.get());
   scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(),
                                           &streams_, writer_.get());
-  ANOMALYD_RETURN_IF_ERROR(RestoreStreams());
+  return Status::OK();
+}
+
+Status Service::CheckStore(Store& store) {
+  // A damaged file is better refused at start than found by a query.
+  ANOMALYD_RETURN_IF_ERROR(store.QuickCheck().WithContext(
+      db_path_ + " failed its integrity check; restore it from a backup"));
+  std::vector<ModelRow> models;
+  ANOMALYD_RETURN_IF_ERROR(store.AllModels(&models));
+  if (models.empty() && state_->HasBundles() && !options_.accept_empty_db) {
+    return Status(pb::FAILED_PRECONDITION,
+                  "the database " + db_path_ + " has no models, but " + state_->BundlesDir() +
+                      " holds bundles: the database was deleted or replaced. Restore it, "
+                      "or start with --accept-empty-db to begin afresh");
+  }
+  int64_t unfinished = 0;
+  ANOMALYD_RETURN_IF_ERROR(store.DeleteUnfinishedCandidates(&unfinished));
+  if (unfinished > 0) {
+    spdlog::info("forgot {} model version(s) reserved by trainings a stop cut short",
+                 unfinished);
+  }
+  // Registry rows written before bundle paths were relative.
+  for (const ModelRow& m : models) {
+    const std::string rel = state_->Relativize(m.bundle_path);
+    if (rel.empty()) continue;
+    ANOMALYD_RETURN_IF_ERROR(store.SetBundlePath(m.stream, m.version, rel));
+    spdlog::info("stream '{}' version {}: bundle path {} stored as {}", m.stream,
+                 m.version, m.bundle_path, rel);
+  }
   return Status::OK();
 }
 
@@ -96,22 +144,26 @@ ScoringOptions Service::MakeScoringOptions() {
   return o;
 }
 
-Status Service::RestoreStreams() {
+Status Service::RestoreStreams(Store& store) {
   std::vector<ModelRow> active;
-  ANOMALYD_RETURN_IF_ERROR(reader_->ActiveModels(&active));
+  ANOMALYD_RETURN_IF_ERROR(store.ActiveModels(&active));
   for (const ModelRow& row : active) {
     std::unique_ptr<Model> model;
-    Status s = Model::Load(row.bundle_path, config_.train.device, &model);
+    Status s = Model::Load(state_->Resolve(row.bundle_path), config_.train.device, &model);
     if (!s.ok()) {
-      // One broken bundle must not take the other streams down.
+      // One broken bundle must not take the other streams down; status
+      // shows the stream and why it serves nothing.
       spdlog::error("stream '{}': cannot load version {}: {}", row.stream,
                     row.version, s.ToString());
+      streams_.SetUnavailable(row.stream, row.version,
+                              "cannot load version " + std::to_string(row.version) + ": " +
+                                  s.ToString());
       continue;
     }
     double threshold = model->meta().threshold().value();
     pb::ThresholdMethod method = model->meta().threshold().method();
     ThresholdRow latest;
-    if (reader_->LatestThreshold(row.stream, &latest).ok() &&
+    if (store.LatestThreshold(row.stream, &latest).ok() &&
         latest.model_version == row.version) {
       threshold = latest.value;
       method = ThresholdMethodFromName(latest.method.substr(latest.method.rfind('-') + 1));
@@ -130,17 +182,20 @@ Status Service::TrainConfiguredBaselines() {
     pb::RetrainRequest r;
     r.set_stream(stream);
     r.set_csv_path(sc.baseline);
-    uint32_t version = 0;
-    ANOMALYD_RETURN_IF_ERROR(StartRetrain(r, &version));
+    std::promise<Status> started, trained;
+    ANOMALYD_RETURN_IF_ERROR(StartRetrain(
+        r, [&trained](const Status& s) { trained.set_value(s); },
+        [&started](const Status& s, uint32_t, Outbox&) { started.set_value(s); }));
+    ANOMALYD_RETURN_IF_ERROR(started.get_future().get());
     Notify("STATUS=training stream " + stream);
     // Start-up training can outlast systemd's start timeout: ask for more
     // time while it runs, a little at a time.
-    Status outcome;
-    while (!retrainer_->WaitFor(stream, std::chrono::seconds(10), &outcome)) {
+    std::future<Status> outcome = trained.get_future();
+    while (outcome.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
       Notify("EXTEND_TIMEOUT_USEC=30000000");
     }
     ANOMALYD_RETURN_IF_ERROR(
-        outcome.WithContext("training the baseline of stream '" + stream + "'"));
+        outcome.get().WithContext("training the baseline of stream '" + stream + "'"));
   }
   return Status::OK();
 }
@@ -161,6 +216,13 @@ void Service::Reload() {
   config_.recalibration = fresh.recalibration;
   config_.daemon.log_level = fresh.daemon.log_level;
   config_.storage.reservoir_rate = fresh.storage.reservoir_rate;
+  if (!fresh.auth.metrics_token_file.empty()) {
+    std::string token;
+    s = ReadMetricsToken(fresh.auth.metrics_token_file, &token);
+    if (s.ok()) metrics_access_.token = token;
+    else spdlog::error("reload: keeping the metrics token: {}", s.ToString());
+  }
+  metrics_access_.allow = fresh.auth.metrics_allow;
   spdlog::set_level(spdlog::level::from_str(config_.daemon.log_level));
   scorer_->Reconfigure(MakeScoringOptions());
   if (auth_ && fresh.auth.enabled) {

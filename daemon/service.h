@@ -1,13 +1,16 @@
-// Service: anomalyd itself. Opens the store, restores every stream's active
-// model and latest threshold, trains the baselines the config names, then
-// serves the endpoints until asked to stop. Threads: the I/O thread (the
-// caller of Run: every ZeroMQ socket), the scorer, the writer, one per
-// training. See DESIGN.md "Data flow".
+// Service: anomalyd itself. Locks the state directory, opens and checks the
+// store, restores every stream's active model and latest threshold, trains
+// the baselines the config names, then serves the endpoints until asked to
+// stop. Threads: the I/O thread (the caller of Run: every ZeroMQ socket,
+// and nothing on it ever blocks), the scorer, the writer (every SQLite
+// write), the query thread (anomaly queries and model listings), one per
+// running training. docs/architecture.md draws them.
 #ifndef ANOMALYD_DAEMON_SERVICE_H_
 #define ANOMALYD_DAEMON_SERVICE_H_
 
 #include <array>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,8 +19,12 @@
 #include "daemon/auth.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
+#include "daemon/metrics_http.h"
 #include "daemon/protocol.h"
+#include "daemon/query_thread.h"
+#include "daemon/reply_budget.h"
 #include "daemon/retrainer.h"
+#include "daemon/state_dir.h"
 #include "daemon/scorer_loop.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
@@ -32,14 +39,26 @@ struct Signals {
   std::atomic<bool> reload{false};
 };
 
+// What the command line adds to the config.
+struct ServiceOptions {
+  // Start even though the database has no models while bundles/ holds
+  // some (it was deleted or replaced): the operator chose to begin afresh.
+  bool accept_empty_db = false;
+};
+
 // Privately a ReplySink: requests the I/O thread scores itself
 // (ScoringLoop::TryScoreNow) are answered straight from their endpoint.
 class Service : private ReplySink {
  public:
   // Prepares everything short of binding the endpoints. On error nothing is
   // left running.
+  // Errors: FAILED_PRECONDITION when another daemon holds the state
+  // directory, or the database is empty beside existing bundles (without
+  // accept_empty_db); CORRUPT when the database fails its integrity check;
+  // the store's and the auth keys' errors.
   static Status Create(const Config& config, std::string config_path,
                        std::vector<std::string> overrides,
+                       const ServiceOptions& options,
                        std::unique_ptr<Service>* service);
   ~Service() override;
   Service(const Service&) = delete;
@@ -52,9 +71,13 @@ class Service : private ReplySink {
 
  private:
   Service(const Config& config, std::string config_path,
-          std::vector<std::string> overrides);
+          std::vector<std::string> overrides, const ServiceOptions& options);
   Status Open();
-  Status RestoreStreams();
+  // Start-up checks and migrations of the store (before the writer owns
+  // it): integrity, an empty database beside bundles, relative bundle
+  // paths, reservations of trainings a crash cut short.
+  Status CheckStore(Store& store);
+  Status RestoreStreams(Store& store);
   Status TrainConfiguredBaselines();
   ScoringOptions MakeScoringOptions();
   void Reload();
@@ -65,8 +88,11 @@ class Service : private ReplySink {
   bool ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin,
                       pb::Request* req);
   void OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint);
+  void HandleScoreSocketRequest(zmq::socket_t& socket, Endpoint endpoint,
+                                const Origin& origin, const pb::Request& req);
   void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
-  void HandleQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
+  // Hands a query or models request to the query thread (BUSY when full).
+  void SubmitQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   void ForwardOutbox(zmq::socket_t& outbox);
   // The socket that answers frames tagged `tag` (an Endpoint, or kAlertTag);
   // nullptr for ingest, which answers nobody.
@@ -79,19 +105,34 @@ class Service : private ReplySink {
   // Replies without blocking; a reply the client cannot take is dropped
   // and counted (DroppedReply).
   void Send(zmq::socket_t& socket, const Origin& origin, const std::string& payload);
+  // parts[0] is the client's routing id on ROUTER sockets; the last part,
+  // when large, is charged to that client's ReplyBudget.
   void SendFrames(zmq::socket_t& socket, const std::vector<zmq::const_buffer>& parts);
+  ReplyBudget* BudgetFor(const zmq::socket_t& socket);
   void DroppedReply(const char* why);
   void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
                  const Status& s, int record = -1);
   void CountError(ErrorCode code);
   RequestLimits Limits() const;
   void OnMetricsSocket();  // a minimal HTTP/1.1 GET /metrics responder
+  std::string RenderMetrics() const;
+  // Answers INTERNAL to a request whose handler threw, so that no request
+  // goes unanswered (the loop then serves the next one).
+  void AnswerFailure(zmq::socket_t& socket, const Origin& origin, uint64_t id,
+                     const std::exception& e);
 
   // Control requests (control.cc).
   void OnControlSocket();
   void HandleControl(const Origin& origin, const pb::Request& req);
   pb::StatusResponse MakeStatus() const;
-  Status StartRetrain(const pb::RetrainRequest& r, uint32_t* version);
+  // Checks a retrain request and opens its input here, then reserves the
+  // version and starts the training on the writer thread, where `done`
+  // is called with the outcome of the start (not of the training).
+  using RetrainStarted = std::function<void(const Status&, uint32_t version, Outbox&)>;
+  Status StartRetrain(const pb::RetrainRequest& r,
+                      std::function<void(const Status&)> on_trained,
+                      RetrainStarted done);
+  void Retrain(const Origin& origin, uint64_t id, const pb::RetrainRequest& r);
   void Rollback(const Origin& origin, uint64_t id, const pb::RollbackRequest& r);
   // The threshold row a calibrate request asks for (computed from the
   // serving model's holdout scores) and its method.
@@ -102,8 +143,10 @@ class Service : private ReplySink {
   Config config_;
   const std::string config_path_;
   const std::vector<std::string> overrides_;
+  const ServiceOptions options_;
+  std::unique_ptr<StateDir> state_;  // the lock: held for the Service's life
   std::string db_path_;
-  std::string bundles_dir_;
+  MetricsAccess metrics_access_;
   int64_t started_us_ = 0;
   int64_t last_drop_log_us_ = 0;  // I/O thread only
   int burst_ = 0;  // messages taken from the socket before this one, this poll turn
@@ -114,7 +157,9 @@ class Service : private ReplySink {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_,
       metrics_http_;
-  std::unique_ptr<Store> reader_;  // queries and listings, I/O thread only
+  // Per-client byte bounds of queued replies (I/O thread only).
+  std::unique_ptr<ReplyBudget> score_budget_, control_budget_;
+  std::unique_ptr<QueryThread> queries_;
   StreamRegistry streams_;
   std::unique_ptr<WorkQueue> queue_;
   std::unique_ptr<Writer> writer_;

@@ -1,5 +1,7 @@
 #include "daemon/streams.h"
 
+#include <algorithm>
+
 namespace anomalyd {
 
 ServingSnapshot StreamRegistry::Snapshot(const std::string& stream) const {
@@ -34,7 +36,30 @@ void StreamRegistry::Install(const std::string& stream,
   s.version = version;
   s.threshold = threshold;
   s.method = method;
+  s.error.clear();
   ++s.epoch;
+}
+
+void StreamRegistry::SetUnavailable(const std::string& stream, uint32_t version,
+                                    const std::string& error) {
+  std::lock_guard<std::mutex> l(mu_);
+  State& s = streams_[stream];
+  s.model.reset();
+  s.version = version;
+  s.error = error;
+  ++s.epoch;
+}
+
+void StreamRegistry::ForgetOldTrainings(size_t keep) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::vector<std::pair<int64_t, std::string>> idle;  // (finished, name)
+  for (const auto& [name, s] : streams_) {
+    if (s.model || !s.error.empty() || s.training.state() == pb::RUNNING) continue;
+    idle.emplace_back(s.training.finished_us(), name);
+  }
+  if (idle.size() <= keep) return;
+  std::sort(idle.begin(), idle.end());
+  for (size_t i = 0; i + keep < idle.size(); ++i) streams_.erase(idle[i].second);
 }
 
 bool StreamRegistry::SetThreshold(const std::string& stream, double value,
@@ -90,6 +115,7 @@ std::vector<pb::StreamStatus> StreamRegistry::Status() const {
     st.set_scored(s.scored);
     st.set_flagged(s.flagged);
     *st.mutable_training() = s.training;
+    st.set_error(s.error);
     if (s.model) {
       *st.mutable_feature_names() = s.model->meta().feature_names();
     }

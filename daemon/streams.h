@@ -54,6 +54,18 @@ class StreamRegistry {
 
   void CountScored(const std::string& stream, uint64_t scored, uint64_t flagged);
 
+  // Marks a stream whose registered model could not be loaded: it serves
+  // nothing (DimensionOf -1) and status shows `error` with the version,
+  // until a model is installed.
+  void SetUnavailable(const std::string& stream, uint32_t version,
+                      const std::string& error);
+
+  // Forgets the training outcome of model-less streams (a retrain under a
+  // new name that failed) beyond the `keep` most recent, so that status
+  // and this registry stay bounded however many such names are tried.
+  // Streams with a model, with a training running, or unavailable stay.
+  void ForgetOldTrainings(size_t keep);
+
   // Training progress, for status.
   void SetTraining(const std::string& stream, const pb::TrainingStatus& t);
   pb::TrainingStatus Training(const std::string& stream) const;
@@ -71,6 +83,7 @@ class StreamRegistry {
     uint64_t scored = 0;
     uint64_t flagged = 0;
     pb::TrainingStatus training;
+    std::string error;  // why the registered model is not served
   };
   mutable std::mutex mu_;
   std::map<std::string, State> streams_;

@@ -64,8 +64,17 @@ uint64_t Writer::pending() const {
   return batches_.size() + tasks_.size();
 }
 
+void Writer::CheckFile(Store& store) {
+  if (!damaged_.ok()) return;  // stays damaged until a restart
+  Status s = store.CheckFile();
+  if (s.ok()) return;
+  damaged_ = s;
+  SetHealth(s);
+}
+
 void Writer::SetHealth(const Status& s) {
   if (s.ok()) {
+    if (!damaged_.ok()) return;  // a commit into a damaged file heals nothing
     if (!healthy_.exchange(true)) spdlog::info("storage recovered");
     return;
   }
@@ -98,6 +107,7 @@ void Writer::Run() {
       Release(batches);
     }
     for (Task& t : tasks) t(*store_, outbox);
+    CheckFile(*store_);  // at least once a second, idle or not
     if (prune && std::chrono::steady_clock::now() >= next_prune) {
       int64_t deleted = 0;
       RetentionPolicy p = options_.retention;
@@ -158,7 +168,9 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
     for (AnomalyRow& r : b.anomalies) rows.push_back(std::move(r));
   }
   if (!rows.empty()) {
-    Status s = store.InsertAnomalies(&rows);
+    // Into a file that is no longer the database (deleted, replaced,
+    // truncated) a commit would "succeed" and be lost: not stored.
+    Status s = damaged_.ok() ? store.InsertAnomalies(&rows) : damaged_;
     Track(s, "storing " + std::to_string(rows.size()) + " anomalies");
     if (!s.ok()) unstored_ += rows.size();
     size_t k = 0;
@@ -180,6 +192,7 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
       }
     }
   }
+  CheckFile(store);
   for (ScoredBatch& b : batches) {
     for (auto& reply : b.completions) {
       if (reply->parts_left.fetch_sub(1) == 1) SendPending(outbox, *reply);

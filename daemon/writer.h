@@ -6,7 +6,9 @@
 //
 // Storage faults (disk full, read-only file, lock) never stop scoring: the
 // replies then say stored = false, status reports the storage as degraded,
-// and the next successful commit clears it.
+// and the next successful commit clears it. A database file deleted,
+// replaced or truncated under the daemon is noticed after the next commit
+// and stays a fault until a restart.
 #ifndef ANOMALYD_DAEMON_WRITER_H_
 #define ANOMALYD_DAEMON_WRITER_H_
 
@@ -97,6 +99,10 @@ class Writer {
   // Gives back the room of committed batches to Submit.
   void Release(const std::vector<ScoredBatch>& batches);
   void SetHealth(const Status& s);
+  // Checks that the database file is still the one opened and whole
+  // (Store::CheckFile); once it is not, storage stays unhealthy and no
+  // anomaly is reported stored until a restart. Writer thread only.
+  void CheckFile(Store& store);
   // Feeds a write's outcome to the health; bad input (a bug, not a fault)
   // is logged instead. Faults are logged once, when storage degrades.
   void Track(const Status& s, const std::string& what);
@@ -116,6 +122,7 @@ class Writer {
   std::atomic<uint64_t> unstored_{0};
   std::atomic<uint64_t> unsettled_thresholds_{0};  // submitted, not yet written
   std::string last_error_;
+  Status damaged_;  // writer thread only; see CheckFile
   std::thread thread_;
 };
 

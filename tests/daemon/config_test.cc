@@ -183,6 +183,24 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.auth.clients_dir, d.auth.clients_dir);
   EXPECT_EQ(c.auth.control_clients_dir, d.auth.control_clients_dir);
   EXPECT_EQ(c.auth.endpoints, d.auth.endpoints);
+  EXPECT_EQ(c.auth.metrics_token_file, d.auth.metrics_token_file);
+  EXPECT_EQ(c.auth.metrics_allow, d.auth.metrics_allow);
+  EXPECT_EQ(c.daemon.max_trainings, d.daemon.max_trainings);
+  EXPECT_EQ(c.daemon.max_training_states, d.daemon.max_training_states);
+  EXPECT_EQ(c.limits.max_reply_bytes, d.limits.max_reply_bytes);
+  EXPECT_EQ(c.limits.max_client_reply_bytes, d.limits.max_client_reply_bytes);
+  EXPECT_EQ(c.limits.max_csv_bytes, d.limits.max_csv_bytes);
+  EXPECT_EQ(c.limits.max_pending_queries, d.limits.max_pending_queries);
+}
+
+// --state-dir is pasted into an override: any path must survive it.
+TEST(ConfigTest, TomlStringKeepsAnyPathVerbatim) {
+  for (const std::string path : {"plain", "a\"b", "tab\there", "back\\slash", "nl\nx",
+                                  "\x01ctl", "caf\xc3\xa9"}) {
+    Config c;
+    ASSERT_OK(ParseConfig("", "test", &c, {"daemon.state_dir=" + TomlString(path)}));
+    EXPECT_EQ(c.daemon.state_dir, path);
+  }
 }
 
 TEST(ConfigTest, MissingFileIsIoError) {

@@ -75,6 +75,8 @@ class DaemonProcess {
   std::string dir() const { return dir_; }
   // The metrics endpoint ("" = off, the default in tests).
   void set_metrics(std::string endpoint) { metrics_ = std::move(endpoint); }
+  // Command-line arguments after --config FILE.
+  void set_args(std::vector<std::string> args) { args_ = std::move(args); }
   pid_t pid() const { return pid_; }
 
   // Writes the config, starts the daemon and waits for READY=1. Returns
@@ -98,7 +100,11 @@ class DaemonProcess {
       for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
       const std::string bin = std::string(ANOMALYD_BINARY_DIR) + "/daemon/anomalyd";
       const std::string cfg = dir_ + "/anomalyd.toml";
-      ::execl(bin.c_str(), bin.c_str(), "--config", cfg.c_str(), static_cast<char*>(nullptr));
+      std::vector<char*> argv = {const_cast<char*>(bin.c_str()), const_cast<char*>("--config"),
+                                 const_cast<char*>(cfg.c_str())};
+      for (const std::string& a : args_) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(bin.c_str(), argv.data());
       ::_exit(127);
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -185,6 +191,7 @@ class DaemonProcess {
   }
 
   std::string dir_, extra_, metrics_;
+  std::vector<std::string> args_;
   pid_t pid_ = -1;
   int fd_ = -1;
   std::atomic<bool> listening_{false};
