@@ -8,16 +8,25 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <iostream>
-#include <iterator>
 #include <limits>
-#include <memory>
 #include <unordered_map>
+
+#include "proto/utf8.h"
 
 namespace anomalyd {
 namespace {
 
 constexpr std::string_view kBom = "\xEF\xBB\xBF";  // UTF-8 byte order mark
+
+// Rows parsed between two looks at CsvOptions::cancel: a few milliseconds
+// of work even on wide rows, and one relaxed load per 4096 rows costs
+// nothing measurable.
+constexpr size_t kCancelCheckRows = 4096;
+
+// Longest header name that messages show with quote_cells = false: enough
+// for any real column name, too short to carry a whole line of a file that
+// is not a CSV (a key, a hash, a config line) into an error.
+constexpr size_t kMaxShownNameBytes = 64;
 
 // What a column holds.
 enum class ColumnKind { kFeature, kId, kTimestamp, kLabel };
@@ -44,34 +53,6 @@ std::string_view Trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-// Bytes in the well-formed UTF-8 character at the start of non-empty `s`
-// (no overlong forms, surrogates or code points past U+10FFFF), or 0.
-size_t Utf8CharLength(std::string_view s) {
-  const auto byte = [s](size_t i) { return static_cast<unsigned char>(s[i]); };
-  const unsigned char c = byte(0);
-  if (c < 0x80) return 1;
-  size_t n = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (s.size() < n || byte(1) < lo || byte(1) > hi) return 0;
-  for (size_t i = 2; i < n; ++i) {
-    if ((byte(i) & 0xC0) != 0x80) return 0;
-  }
-  return n;
 }
 
 // A cell's text as quoted in an error message: control characters and bytes
@@ -103,6 +84,30 @@ std::string Quote(std::string_view s) {
   if (i < s.size()) out += "...";
   out += "'";
   return out;
+}
+
+// Whether a header name may appear in messages when cells are not quoted:
+// short, and with no control characters that could break a log line.
+// (Header names are checked to be valid UTF-8 before any message uses them.)
+bool ShowableName(std::string_view name) {
+  if (name.size() > kMaxShownNameBytes) return false;
+  for (char ch : name) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7F) return false;
+  }
+  return true;
+}
+
+// "column 'name' (n)", or "column n" when the name is unknown or, with
+// quote_cells off, not ShowableName. `index` is 0-based, n 1-based.
+std::string ColumnLabel(const std::vector<std::string>* names, size_t index,
+                        bool quote_cells) {
+  const std::string number = std::to_string(index + 1);
+  if (names != nullptr && index < names->size() &&
+      (quote_cells || ShowableName((*names)[index]))) {
+    return "column '" + (*names)[index] + "' (" + number + ")";
+  }
+  return "column " + number;
 }
 
 // Removes one leading '+' before a digit or '.', which from_chars rejects.
@@ -150,8 +155,8 @@ NumberError ParseFloat(std::string_view cell, float* out) {
 // returns stay valid until the next call to Next().
 class CsvReader {
  public:
-  CsvReader(std::string_view text, const std::string& source)
-      : text_(text), source_(source) {}
+  CsvReader(std::string_view text, const std::string& source, bool quote_cells)
+      : text_(text), source_(source), quote_cells_(quote_cells) {}
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
 
@@ -165,17 +170,16 @@ class CsvReader {
   // Names used in error messages once the header is known.
   void set_names(const std::vector<std::string>* names) { names_ = names; }
 
+  // Whether messages may quote cells (CsvOptions::quote_cells).
+  bool quote_cells() const { return quote_cells_; }
+
   // "source:line: " for the current record.
   std::string Where() const {
     return source_ + ":" + std::to_string(record_line_) + ": ";
   }
-  // "column 'name' (n)", or "column n" when the name is not known.
+  // The column as ColumnLabel names it.
   std::string Column(size_t index) const {
-    if (names_ != nullptr && index < names_->size()) {
-      return "column '" + (*names_)[index] + "' (" + std::to_string(index + 1) +
-             ")";
-    }
-    return "column " + std::to_string(index + 1);
+    return ColumnLabel(names_, index, quote_cells_);
   }
 
  private:
@@ -183,6 +187,7 @@ class CsvReader {
 
   std::string_view text_;
   const std::string& source_;
+  const bool quote_cells_;
   const std::vector<std::string>* names_ = nullptr;
   size_t pos_ = 0;
   size_t line_ = 1;  // line of pos_
@@ -282,9 +287,11 @@ bool CsvReader::ReadQuoted(size_t index, Cell* cell, Status* status) {
     ++pos_;
   }
   if (pos_ < size && text_[pos_] != ',' && text_[pos_] != '\n') {
-    *status = Status::InvalidArgument(
-        Where() + Column(index) + ": unexpected " +
-        Quote(text_.substr(pos_, 1)) + " after a closing quote");
+    const std::string what =
+        quote_cells_ ? Quote(text_.substr(pos_, 1)) : std::string("character");
+    *status =
+        Status::InvalidArgument(Where() + Column(index) + ": unexpected " +
+                                what + " after a closing quote");
     return false;
   }
   cell->quoted = true;
@@ -303,16 +310,19 @@ bool CsvReader::ReadQuoted(size_t index, Cell* cell, Status* status) {
   return true;
 }
 
-std::string NumberMessage(NumberError e, std::string_view text) {
+// What is wrong with a feature cell: "'abc' is not a number", or with
+// quote_cells off "not a number".
+std::string NumberMessage(NumberError e, std::string_view text, bool quote) {
+  const std::string cell = quote ? Quote(text) + " is " : std::string();
   switch (e) {
     case NumberError::kEmpty:
       return "empty cell, expected a number";
     case NumberError::kNonFinite:
-      return Quote(text) + " is not a finite number";
+      return cell + "not a finite number";
     case NumberError::kOverflow:
-      return Quote(text) + " is out of range for a float";
+      return cell + "out of range for a float";
     default:
-      return Quote(text) + " is not a number";
+      return cell + "not a number";
   }
 }
 
@@ -342,6 +352,14 @@ Status ParseHeader(const std::vector<Cell>& cells, const CsvReader& reader,
                                      std::to_string(j + 1) +
                                      " has an empty name");
     }
+    // Feature names become protobuf strings (bundle metadata, status
+    // replies), which must be UTF-8; the bytes are not echoed, since
+    // quoting them would only put the same problem into the message.
+    if (!IsValidUtf8(name)) {
+      return Status::InvalidArgument(
+          reader.Where() + "column " + std::to_string(j + 1) +
+          ": the name is not valid UTF-8 (save the file as UTF-8)");
+    }
     const std::string lower = Lower(name);
     ColumnKind kind = ColumnKind::kFeature;
     if (lower == "id") {
@@ -356,8 +374,8 @@ Status ParseHeader(const std::vector<Cell>& cells, const CsvReader& reader,
     auto [it, inserted] = seen.emplace(key, j);
     if (!inserted) {
       return Status::InvalidArgument(
-          reader.Where() + "column '" + name + "' (" + std::to_string(j + 1) +
-          ") has the same name as column " + std::to_string(it->second + 1));
+          reader.Where() + ColumnLabel(names, j, reader.quote_cells()) +
+          " has the same name as column " + std::to_string(it->second + 1));
     }
     kinds->push_back(kind);
     if (kind == ColumnKind::kFeature) table->feature_names.push_back(name);
@@ -374,9 +392,20 @@ Status ParseHeader(const std::vector<Cell>& cells, const CsvReader& reader,
 Status ParseCsv(std::string_view text, const std::string& source,
                 const CsvOptions& options, CsvTable* table) {
   *table = CsvTable();
+  if (options.max_bytes > 0 && text.size() > options.max_bytes) {
+    return Status(pb::TOO_LARGE, source + ": more than " +
+                                     std::to_string(options.max_bytes) +
+                                     " bytes (max_bytes)");
+  }
+  const auto cancelled = [&options] {
+    return options.cancel != nullptr &&
+           options.cancel->load(std::memory_order_relaxed);
+  };
+  if (cancelled()) return Status(pb::CANCELLED, source + ": cancelled");
   if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
 
-  CsvReader reader(text, source);
+  const bool quote = options.quote_cells;
+  CsvReader reader(text, source, quote);
   std::vector<Cell> cells;
   Status status;
   if (!reader.Next(&cells, &status)) {
@@ -411,6 +440,9 @@ Status ParseCsv(std::string_view text, const std::string& source,
 
   size_t rows = 0;
   while (reader.Next(&cells, &status)) {
+    if (rows % kCancelCheckRows == 0 && cancelled()) {
+      return Status(pb::CANCELLED, reader.Where() + "cancelled");
+    }
     if (options.max_rows > 0 && rows == options.max_rows) {
       return Status(pb::TOO_LARGE, reader.Where() + "more than " +
                                        std::to_string(options.max_rows) +
@@ -434,7 +466,8 @@ Status ParseCsv(std::string_view text, const std::string& source,
           const NumberError e = ParseFloat(cell, &v);
           if (e != NumberError::kNone) {
             return Status::InvalidArgument(reader.Where() + reader.Column(j) +
-                                           ": " + NumberMessage(e, cell));
+                                           ": " +
+                                           NumberMessage(e, cell, quote));
           }
           data.push_back(v);
           break;
@@ -448,10 +481,11 @@ Status ParseCsv(std::string_view text, const std::string& source,
           auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), t);
           if (s.empty() || ec != std::errc() || ptr != s.data() + s.size()) {
             const char* why = ec == std::errc::result_out_of_range
-                                  ? " is out of range for a timestamp"
-                                  : " is not an integer timestamp";
+                                  ? "out of range for a timestamp"
+                                  : "not an integer timestamp";
+            const std::string shown = quote ? Quote(cell) + " is " : "";
             return Status::InvalidArgument(reader.Where() + reader.Column(j) +
-                                           ": " + Quote(cell) + why);
+                                           ": " + shown + why);
           }
           table->timestamps.push_back(t);
           break;
@@ -461,9 +495,10 @@ Status ParseCsv(std::string_view text, const std::string& source,
           float v = 0.0f;
           if (ParseFloat(cell, &v) != NumberError::kNone ||
               (v != 0.0f && v != 1.0f)) {
+            const std::string shown = quote ? Quote(cell) + " " : "";
             return Status::InvalidArgument(reader.Where() + reader.Column(j) +
-                                           ": label " + Quote(cell) +
-                                           " is not 0 or 1");
+                                           ": label " + shown +
+                                           "is not 0 or 1");
           }
           table->labels.push_back(v == 1.0f ? 1 : 0);
           break;
@@ -480,35 +515,6 @@ Status ParseCsv(std::string_view text, const std::string& source,
   table->features.rows = rows;
   table->features.cols = num_features;
   return Status::OK();
-}
-
-Status ReadCsv(const std::string& path, const CsvOptions& options,
-               CsvTable* table) {
-  std::string text;
-  std::string source = path;
-  if (path == "-") {
-    source = "<stdin>";
-    text.assign(std::istreambuf_iterator<char>(std::cin),
-                std::istreambuf_iterator<char>());
-    if (std::cin.bad()) {
-      return Status::IoError(source + ": read failed");
-    }
-  } else {
-    struct Closer {
-      void operator()(std::FILE* f) const { std::fclose(f); }
-    };
-    std::unique_ptr<std::FILE, Closer> file(std::fopen(path.c_str(), "rb"));
-    if (!file) return Status::IoError(path + ": " + std::strerror(errno));
-    char buf[1 << 16];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), file.get())) > 0) {
-      text.append(buf, n);
-    }
-    if (std::ferror(file.get())) {
-      return Status::IoError(path + ": " + std::strerror(errno));
-    }
-  }
-  return ParseCsv(text, source, options, table);
 }
 
 Status SelectFeatures(const std::vector<std::string>& wanted,

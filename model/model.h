@@ -5,6 +5,9 @@
 //   TrainOptions opts;                       // defaults documented below
 //   std::unique_ptr<Model> m;
 //   Status s = Model::Train(opts, baseline, names, progress, &m);
+//   // or, stoppable from another thread within one mini-batch:
+//   std::atomic<bool> cancel{false};
+//   s = Model::Train(opts, baseline, names, progress, &m, &cancel);
 //   s = m->Save("/var/lib/anomalyd/bundles/default/v1");
 //   s = Model::Load("/var/lib/anomalyd/bundles/default/v1", "auto", &m);
 //   ScoreOutput out;
@@ -12,6 +15,7 @@
 #ifndef ANOMALYD_MODEL_MODEL_H_
 #define ANOMALYD_MODEL_MODEL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -74,7 +78,8 @@ struct TrainOptions {
   std::string stream = "default";
 };
 
-// One training report per epoch; return false to cancel training.
+// One training report per epoch; return false to cancel training (seen at
+// the end of the epoch; Model::Train's `cancel` flag is seen sooner).
 struct TrainProgress {
   uint32_t member = 0;           // ensemble member being trained
   uint32_t members = 1;
@@ -122,13 +127,20 @@ class Model {
   // `feature_names`. Splits off validation and holdout rows (seeded),
   // fits the normaliser on the training rows, trains each ensemble member
   // with early stopping, scores the holdout and sets the threshold from it.
-  // `progress` may be null. CANCELLED when progress returns false,
-  // TRAINING_FAILED when too few rows or the loss diverges,
-  // INVALID_ARGUMENT for bad options or data. On failure *model untouched.
+  // `progress` may be null. `cancel`, when non-null, may be set from any
+  // thread; training checks it before every mini-batch and between the
+  // other long steps, so it stops within one mini-batch (the flag is not
+  // owned and must outlive the call). Same seed, data and options give the
+  // same bundle whether or not a flag is passed.
+  // CANCELLED when progress returns false or *cancel is set (the message
+  // says where: member, epoch and batches done), TRAINING_FAILED when too
+  // few rows or the loss diverges, INVALID_ARGUMENT for bad options or data
+  // (a feature name or options.stream that is not valid UTF-8 included: both
+  // are stored as protobuf strings). On failure *model is untouched.
   static Status Train(const TrainOptions& options, const Matrix& baseline,
                       const std::vector<std::string>& feature_names,
-                      const ProgressFn& progress,
-                      std::unique_ptr<Model>* model);
+                      const ProgressFn& progress, std::unique_ptr<Model>* model,
+                      const std::atomic<bool>* cancel = nullptr);
 
   // Loads the bundle directory `dir` onto `device` (auto|cpu|cuda[:K]).
   // NOT_FOUND when missing, CORRUPT for a truncated, damaged or foreign

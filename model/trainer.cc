@@ -12,6 +12,7 @@
 #include <string>
 
 #include "model/model_impl.h"
+#include "proto/utf8.h"
 
 namespace anomalyd {
 namespace {
@@ -74,7 +75,38 @@ Status ValidateOptions(const TrainOptions& o) {
   if (!(m.logvar_min < m.logvar_max)) {
     return bad("model.logvar_min must be < model.logvar_max");
   }
+  if (!IsValidUtf8(o.stream)) {
+    return bad("training stream name is not valid UTF-8");
+  }
   return Status::OK();
+}
+
+// Every name goes into BundleMeta.feature_names, a protobuf string: one
+// that is not UTF-8 would make the bundle's metadata, and every status
+// reply listing the names, fail to parse. Checked here whatever the names'
+// source (a CSV header, a request, the reservoir).
+Status ValidateFeatureNames(const std::vector<std::string>& names) {
+  for (size_t j = 0; j < names.size(); ++j) {
+    if (!IsValidUtf8(names[j])) {
+      return Status::InvalidArgument("feature_names[" + std::to_string(j) +
+                                     "] is not valid UTF-8");
+    }
+  }
+  return Status::OK();
+}
+
+bool IsSet(const std::atomic<bool>* flag) {
+  // Relaxed: the flag publishes no data, it only asks training to stop.
+  return flag != nullptr && flag->load(std::memory_order_relaxed);
+}
+
+Status CancelledAt(uint32_t member, uint32_t epoch, int64_t batches_done,
+                   int64_t batches) {
+  return Status(pb::CANCELLED, "training cancelled in epoch " +
+                                   std::to_string(epoch) + " of member " +
+                                   std::to_string(member) + " after " +
+                                   std::to_string(batches_done) + " of " +
+                                   std::to_string(batches) + " batches");
 }
 
 // Seeded Fisher-Yates: std::shuffle's algorithm is unspecified, so a
@@ -145,9 +177,12 @@ Status AddLatentCentres(const std::vector<Vae>& members, const torch::Tensor& tr
 }
 
 // Trains one ensemble member. Fills *summary with its per-epoch losses.
+// Looks at `cancel` before every mini-batch: an epoch over a large baseline
+// takes seconds (8.6 s seen), too long for a shutdown to wait on.
 Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
                    const Split& data, uint32_t member, uint32_t epochs,
                    torch::Device device, const ProgressFn& progress,
+                   const std::atomic<bool>* cancel,
                    std::chrono::steady_clock::time_point start, Vae* out,
                    pb::TrainingSummary* summary) {
   const uint64_t seed = o.seed + member;
@@ -159,6 +194,7 @@ Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
                              .weight_decay(o.weight_decay));
   std::mt19937_64 rng(seed);
   const int64_t n = data.train.size(0);
+  const int64_t batches_per_epoch = (n + o.batch_size - 1) / o.batch_size;
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
   const bool has_val = data.val.size(0) > 0;
@@ -183,6 +219,9 @@ Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
     double sum = 0;
     int64_t batches = 0;
     for (int64_t b = 0; b < n; b += o.batch_size) {
+      if (IsSet(cancel)) {
+        return CancelledAt(member, epoch, batches, batches_per_epoch);
+      }
       auto idx = perm.slice(0, b, std::min<int64_t>(n, b + o.batch_size));
       auto x = data.train.index_select(0, idx);
       auto [mu, logvar] = vae->Encode(x);
@@ -195,6 +234,10 @@ Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
       opt.step();
       sum += loss.item<double>();
       ++batches;
+    }
+    // The passes below go over the whole training or validation set.
+    if (IsSet(cancel)) {
+      return CancelledAt(member, epoch, batches, batches_per_epoch);
     }
     vae->eval();
     if (arch.likelihood() == pb::GAUSSIAN_LEARNED) {
@@ -256,7 +299,8 @@ Status TrainMember(const TrainOptions& o, const pb::Architecture& arch,
 
 Status Model::Train(const TrainOptions& o, const Matrix& baseline,
                     const std::vector<std::string>& feature_names,
-                    const ProgressFn& progress, std::unique_ptr<Model>* model) {
+                    const ProgressFn& progress, std::unique_ptr<Model>* model,
+                    const std::atomic<bool>* cancel) {
   ANOMALYD_RETURN_IF_ERROR(ValidateOptions(o));
   const size_t d = baseline.cols;
   if (d == 0 || feature_names.size() != d) {
@@ -265,6 +309,7 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
                                    std::to_string(feature_names.size()) +
                                    " feature names");
   }
+  ANOMALYD_RETURN_IF_ERROR(ValidateFeatureNames(feature_names));
   if (baseline.rows < kMinBaselineRows) {
     return Status(pb::TRAINING_FAILED,
                   "baseline has " + std::to_string(baseline.rows) +
@@ -299,6 +344,9 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
     }
     ANOMALYD_RETURN_IF_ERROR(
         Normaliser::Fit(train_raw, o.model.normaliser, &impl->normaliser));
+    if (IsSet(cancel)) {
+      return Status(pb::CANCELLED, "training cancelled before the first epoch");
+    }
     Matrix normalised(rows, d);
     impl->normaliser.Apply(baseline.data.data(), normalised.data.data(), rows);
     Split split{Rows(normalised, train, impl->device),
@@ -320,8 +368,8 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
       Vae vae{nullptr};
       pb::TrainingSummary summary;
       ANOMALYD_RETURN_IF_ERROR(TrainMember(o, arch, split, m, epochs,
-                                           impl->device, progress, start,
-                                           &vae, &summary));
+                                           impl->device, progress, cancel,
+                                           start, &vae, &summary));
       impl->members.push_back(vae);
       if (m == 0) *meta.mutable_training() = summary;  // member 0's curve
     }
@@ -332,6 +380,11 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
       impl->densities = BuildDensities(meta, impl->device);
     }
 
+    // Scoring the holdout is one more pass over a share of the baseline.
+    if (IsSet(cancel)) {
+      return Status(pb::CANCELLED,
+                    "training cancelled before scoring the holdout");
+    }
     // Holdout scores: the baseline's own idea of "normal" scores.
     std::vector<float> holdout;
     {

@@ -1,6 +1,13 @@
 #include "proto/status.h"
 
+#include "proto/utf8.h"
+
 namespace anomalyd {
+
+Status::Status(ErrorCode code, std::string message)
+    : code_(code), message_(std::move(message)) {
+  if (!IsValidUtf8(message_)) message_ = ToValidUtf8(message_);
+}
 
 std::string Status::ToString() const {
   if (ok()) return "OK";

@@ -1,6 +1,8 @@
 // Status: the result of an operation that can fail, after leveldb::Status.
 // It carries the same ErrorCode the wire uses, so an error found deep in
-// storage or the model reaches a client with its type intact.
+// storage or the model reaches a client with its type intact. Its message
+// is always valid UTF-8 (see the constructor), so it can go into a protobuf
+// string or a log line whatever bytes it quotes.
 #ifndef ANOMALYD_PROTO_STATUS_H_
 #define ANOMALYD_PROTO_STATUS_H_
 
@@ -17,8 +19,11 @@ class [[nodiscard]] Status {
  public:
   // An OK status.
   Status() = default;
-  Status(ErrorCode code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  // Invalid UTF-8 in `message` (a file name, a header cell, any bytes from
+  // outside) is escaped as \xNN by ToValidUtf8 (proto/utf8.h): one stray
+  // byte would otherwise make every reply or metadata record that carries
+  // the message fail to parse. All-ASCII messages are only scanned.
+  Status(ErrorCode code, std::string message);
 
   static Status OK() { return Status(); }
   static Status InvalidArgument(std::string m) {
@@ -45,6 +50,7 @@ class [[nodiscard]] Status {
   std::string ToString() const;
 
   // Returns a copy whose message is "context: message"; OK stays OK.
+  // `context` is made valid UTF-8 like a message.
   Status WithContext(const std::string& context) const;
 
  private:

@@ -138,5 +138,40 @@ TEST_F(BundleTest, DamagedBundlesAreCorrupt) {
   }
 }
 
+// Metadata holding a feature name that is not UTF-8 (written by a build
+// without Model::Train's check) does not parse: CORRUPT, never a crash. The
+// header is rewritten with the right length and hash so that it is the
+// parse, not the checksum, that refuses it.
+TEST_F(BundleTest, RegressionMetadataWithANonUtf8NameIsCorrupt) {
+  const std::string dir = Saved();
+  const std::string bytes = Slurp(dir + "/metadata.pb");
+  constexpr size_t kMagicLen = 16;  // "ANOMALYD-BUNDLE\n"
+  pb::BundleMeta meta;
+  ASSERT_TRUE(meta.ParseFromString(bytes.substr(kMagicLen + 16)));
+  meta.set_feature_names(1, "caf\xE9");
+  std::string payload;
+  meta.SerializeToString(&payload);  // protobuf logs the bad string here
+  auto put_u64 = [](std::string* s, uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      s->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+    }
+  };
+  uint64_t hash = 14695981039346656037ull;  // FNV-1a 64, as bundle.cc
+  for (unsigned char c : payload) {
+    hash ^= c;
+    hash *= 1099511628211ull;
+  }
+  std::string out = bytes.substr(0, kMagicLen);
+  put_u64(&out, payload.size());
+  put_u64(&out, hash);
+  Spit(dir + "/metadata.pb", out + payload);
+  std::unique_ptr<Model> m;
+  const Status s = Model::Load(dir, "cpu", &m);
+  EXPECT_EQ(s.code(), pb::CORRUPT);
+  EXPECT_NE(s.message().find("does not parse"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(m, nullptr);
+}
+
 }  // namespace
 }  // namespace anomalyd

@@ -10,6 +10,7 @@
 #include <regex>
 #include <sstream>
 
+#include "proto/utf8.h"
 #include "tests/test_util.h"
 
 namespace anomalyd {
@@ -35,6 +36,7 @@ TEST(CsvTest, Errors) {
     ErrorCode code;
     std::string message;
     size_t max_rows = 0;
+    uint64_t max_bytes = 0;
   };
   const std::string k17Lines = [] {
     std::string s = "f0,f1,f2,f3\n";
@@ -91,6 +93,14 @@ TEST(CsvTest, Errors) {
        "data.csv:1: column 'ID' (3) has the same name as column 1"},
       {"empty column name", "a,,b\n1,2,3\n", pb::INVALID_ARGUMENT,
        "data.csv:1: column 2 has an empty name"},
+      {"header name not UTF-8", "a,caf\xE9\n1,2\n", pb::INVALID_ARGUMENT,
+       "data.csv:1: column 2: the name is not valid UTF-8"},
+      {"quoted header name not UTF-8", "\"\xC0\x80\",b\n1,2\n",
+       pb::INVALID_ARGUMENT,
+       "data.csv:1: column 1: the name is not valid UTF-8"},
+      {"max_bytes exceeded", "a\n1\n", pb::TOO_LARGE,
+       "data.csv: more than 3 bytes (max_bytes)", /*max_rows=*/0,
+       /*max_bytes=*/3},
       {"label 2", "x,label\n1,0\n1,2\n", pb::INVALID_ARGUMENT,
        "data.csv:3: column 'label' (2): label '2' is not 0 or 1"},
       {"label 0.5", "x,Label\n1,0.5\n", pb::INVALID_ARGUMENT,
@@ -138,7 +148,10 @@ TEST(CsvTest, Errors) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     CsvTable table;
-    const Status s = Parse(c.text, &table, c.max_rows);
+    CsvOptions options;
+    options.max_rows = c.max_rows;
+    options.max_bytes = c.max_bytes;
+    const Status s = ParseCsv(c.text, "data.csv", options, &table);
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(c.code, s.code()) << s.ToString();
     EXPECT_EQ(0u, s.message().rfind(c.message, 0))
@@ -211,6 +224,137 @@ TEST(CsvTest, RegressionErrorMessagesStayUtf8) {
             Parse("a\n" + x39 + "\xc3\xa9\n", &t).message());
   EXPECT_EQ("data.csv:2: column 'a' (1): unexpected '\\xd8' after a closing quote",
             Parse("a,b\n\"1\"\xd8\x81,2\n", &t).message());
+}
+
+// A Latin-1 header (café as one byte E9) became a feature name, a protobuf
+// string: every status reply naming the stream's features then failed to
+// parse in clients, and the bundle's metadata failed after a restart.
+TEST(CsvTest, RegressionLatin1HeaderIsRejectedByColumnNumber) {
+  for (bool quote : {true, false}) {
+    SCOPED_TRACE(quote);
+    CsvOptions options;
+    options.quote_cells = quote;
+    CsvTable t;
+    const Status s =
+        ParseCsv("id,temp,caf\xE9_load\nr1,1,2\n", "data.csv", options, &t);
+    EXPECT_EQ(pb::INVALID_ARGUMENT, s.code());
+    EXPECT_EQ(
+        "data.csv:1: column 3: the name is not valid UTF-8 (save the "
+        "file as UTF-8)",
+        s.message());
+    EXPECT_TRUE(IsValidUtf8(s.message()));
+  }
+}
+
+TEST(CsvTest, Utf8HeaderNamesAreKept) {
+  CsvTable t;
+  ASSERT_OK(Parse("caf\xC3\xA9,\xE2\x82\xAC,\xF0\x9F\x98\x80\n1,2,3\n", &t));
+  EXPECT_EQ((std::vector<std::string>{"caf\xC3\xA9", "\xE2\x82\xAC",
+                                      "\xF0\x9F\x98\x80"}),
+            t.feature_names);
+}
+
+// quote_cells = false: each kind of message, with the content it would
+// quote left out. Column names appear only when short and printable.
+TEST(CsvTest, QuoteCellsOffMessages) {
+  const std::string long_name(65, 'n');
+  const std::string max_name(64, 'm');
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"a,b\n1,xyz\n", "data.csv:2: column 'b' (2): not a number"},
+      {"a,b\n1,nan\n", "data.csv:2: column 'b' (2): not a finite number"},
+      {"a,b\n1,1e99\n", "data.csv:2: column 'b' (2): out of range for a float"},
+      {"a,b\n1,\n",
+       "data.csv:2: column 'b' (2): empty cell, expected a number"},
+      {"timestamp,x\nnoon,2\n",
+       "data.csv:2: column 'timestamp' (1): not an integer timestamp"},
+      {"timestamp,x\n99999999999999999999,2\n",
+       "data.csv:2: column 'timestamp' (1): out of range for a timestamp"},
+      {"x,label\n1,yes\n",
+       "data.csv:2: column 'label' (2): label is not 0 or 1"},
+      {"a,b\n\"1\"secret,2\n",
+       "data.csv:2: column 'a' (1): unexpected character after a closing "
+       "quote"},
+      {"a,b\n1,2\"3\"\n",
+       "data.csv:2: column 'b' (2): a quote inside an unquoted cell (quote the "
+       "whole cell)"},
+      {"a,b\n1,\"2\n",
+       "data.csv:2: column 'b' (2): quoted cell is never closed"},
+      {"a,b,c\n1,2\n",
+       "data.csv:2: row has 2 cells, the header has 3: column 'c' (3) is "
+       "missing"},
+      {"a,b,a\n1,2,3\n",
+       "data.csv:1: column 'a' (3) has the same name as column 1"},
+      {"1,2\n3,4\n",
+       "data.csv:1: the header row is missing (the first row is all numbers)"},
+      {long_name + "\nsecret\n", "data.csv:2: column 1: not a number"},
+      {max_name + "\nsecret\n",
+       "data.csv:2: column '" + max_name + "' (1): not a number"},
+      {"\"two\nlines\"\nsecret\n", "data.csv:3: column 1: not a number"},
+      {long_name + "," + long_name + "\n1,2\n",
+       "data.csv:1: column 2 has the same name as column 1"},
+  };
+  CsvOptions options;
+  options.quote_cells = false;
+  for (const auto& [text, want] : cases) {
+    SCOPED_TRACE(text);
+    CsvTable t;
+    const Status s = ParseCsv(text, "data.csv", options, &t);
+    EXPECT_EQ(want, s.message());
+  }
+}
+
+// The daemon reads files named by clients. A retrain error used to echo a
+// whole header line plus part of the next: the first lines of any file the
+// daemon could read. With quote_cells = false nothing of the file shows.
+TEST(CsvTest, RegressionQuoteCellsOffEchoesNoFileContents) {
+  const std::string secret_header =
+      "root:$6$SECRETSALT$SECRETHASHSECRETHASHSECRETHASHSECRETHASH:19000:0:"
+      "99999:7:::";  // one long "column": a line of a file that is no CSV
+  const std::vector<std::string> second_rows = {
+      "SECRETROW",   "SECRETROW,SECRETROW", "\"SECRETROW\"SECRETROW",
+      "\"SECRETROW", "SECRETROW\"",         "nan",
+      "1e99"};
+  for (const std::string& row : second_rows) {
+    SCOPED_TRACE(row);
+    const std::string text = secret_header + "\n" + row + "\n";
+    CsvTable t;
+    CsvOptions options;
+    options.quote_cells = false;
+    const Status s = ParseCsv(text, "/etc/shadow", options, &t);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(0u, s.message().rfind("/etc/shadow:2: ", 0)) << s.message();
+    EXPECT_EQ(std::string::npos, s.message().find("SECRET")) << s.message();
+    EXPECT_EQ(std::string::npos, s.message().find("root")) << s.message();
+    EXPECT_EQ(std::string::npos, s.message().find("'")) << s.message();
+  }
+  // The default still quotes, for anomalyctl's users reading their own files.
+  CsvTable t;
+  EXPECT_NE(
+      std::string::npos,
+      Parse(secret_header + "\nSECRETROW\n", &t).message().find("SECRETROW"));
+}
+
+TEST(CsvTest, MaxBytesIsInclusive) {
+  const std::string text = "a\n1\n";
+  CsvOptions options;
+  options.max_bytes = text.size();
+  CsvTable t;
+  ASSERT_OK(ParseCsv(text, "data.csv", options, &t));
+  options.max_bytes = text.size() - 1;
+  EXPECT_EQ(pb::TOO_LARGE, ParseCsv(text, "data.csv", options, &t).code());
+}
+
+TEST(CsvTest, CancelledParseIsCancelled) {
+  const std::string text = FormatCsv({"a"}, Matrix(10000, 1));
+  std::atomic<bool> cancel{true};
+  CsvOptions options;
+  options.cancel = &cancel;
+  CsvTable t;
+  const Status s = ParseCsv(text, "data.csv", options, &t);
+  EXPECT_EQ(pb::CANCELLED, s.code()) << s.ToString();
+  cancel = false;
+  ASSERT_OK(ParseCsv(text, "data.csv", options, &t));
+  EXPECT_EQ(10000u, t.features.rows);
 }
 
 TEST(CsvTest, LayoutVariants) {
