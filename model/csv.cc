@@ -23,11 +23,6 @@ constexpr std::string_view kBom = "\xEF\xBB\xBF";  // UTF-8 byte order mark
 // nothing measurable.
 constexpr size_t kCancelCheckRows = 4096;
 
-// Longest header name that messages show with quote_cells = false: enough
-// for any real column name, too short to carry a whole line of a file that
-// is not a CSV (a key, a hash, a config line) into an error.
-constexpr size_t kMaxShownNameBytes = 64;
-
 // What a column holds.
 enum class ColumnKind { kFeature, kId, kTimestamp, kLabel };
 
@@ -86,25 +81,14 @@ std::string Quote(std::string_view s) {
   return out;
 }
 
-// Whether a header name may appear in messages when cells are not quoted:
-// short, and with no control characters that could break a log line.
-// (Header names are checked to be valid UTF-8 before any message uses them.)
-bool ShowableName(std::string_view name) {
-  if (name.size() > kMaxShownNameBytes) return false;
-  for (char ch : name) {
-    const unsigned char c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7F) return false;
-  }
-  return true;
-}
-
-// "column 'name' (n)", or "column n" when the name is unknown or, with
-// quote_cells off, not ShowableName. `index` is 0-based, n 1-based.
+// "column 'name' (n)", or "column n" when the name is unknown or quote_cells
+// is off: a header name is the file's content too, and the first line of a
+// file that is no CSV ("root:x:0:0:...") must not reach a client that named
+// it. `index` is 0-based, n 1-based.
 std::string ColumnLabel(const std::vector<std::string>* names, size_t index,
                         bool quote_cells) {
   const std::string number = std::to_string(index + 1);
-  if (names != nullptr && index < names->size() &&
-      (quote_cells || ShowableName((*names)[index]))) {
+  if (names != nullptr && index < names->size() && quote_cells) {
     return "column '" + (*names)[index] + "' (" + number + ")";
   }
   return "column " + number;
