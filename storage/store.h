@@ -119,9 +119,12 @@ class Store {
   // threshold are INVALID_ARGUMENT. An empty batch is a no-op.
   Status InsertAnomalies(std::vector<AnomalyRow>* batch);
 
-  // One page of anomalies matching `query`. INVALID_ARGUMENT for a limit
-  // outside 1..kMaxQueryLimit, since >= until, or a cursor that is
-  // malformed or was made for another order or time field.
+  // One page of anomalies matching `query`: at most query.limit rows and,
+  // when query.max_bytes is set, no more bytes than it (but at least one
+  // row); next_cursor continues right after the last row. INVALID_ARGUMENT
+  // for a limit outside 1..kMaxQueryLimit, a negative max_bytes, since >=
+  // until, or a cursor that is malformed or was made for another order or
+  // time field.
   Status QueryAnomalies(const AnomalyQuery& query, AnomalyPage* page);
 
   // SQLite's EXPLAIN QUERY PLAN of `query`, one step per line: shows which
