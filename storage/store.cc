@@ -1,6 +1,6 @@
 // Store: opening, options, anomaly inserts. Queries are in query.cc, the
-// registry in models.cc, the reservoir in reservoir.cc, retention in
-// retention.cc.
+// registry in models.cc and candidates.cc, the reservoir in reservoir.cc,
+// retention in retention.cc.
 #include "storage/store.h"
 
 #include <algorithm>

@@ -5,7 +5,8 @@
 // Every method returns a Status; errors carry a typed code: STORAGE_FULL
 // (disk or max_db_bytes), STORAGE_READ_ONLY, STORAGE_LOCKED (another writer
 // held the lock past busy_timeout_ms), SCHEMA_TOO_NEW, CORRUPT, IO_ERROR,
-// INVALID_ARGUMENT (bad input; nothing written), NOT_FOUND. A failed write
+// INVALID_ARGUMENT (bad input; nothing written), NOT_FOUND,
+// FAILED_PRECONDITION (a model in the wrong state). A failed write
 // leaves the database as it was before the call. Nothing here aborts.
 #ifndef ANOMALYD_STORAGE_STORE_H_
 #define ANOMALYD_STORAGE_STORE_H_
@@ -152,7 +153,9 @@ class Store {
 
   // Makes (stream, version) the active model and retires the one active
   // before, in one transaction. Re-activating a retired version is how a
-  // rollback is done. NOT_FOUND when the version is not registered.
+  // rollback is done. NOT_FOUND when the version is not registered;
+  // FAILED_PRECONDITION when it is a reservation not yet completed (see
+  // ReserveModelVersion); nothing changes on error.
   Status ActivateModel(const std::string& stream, uint32_t version);
 
   // The active model of `stream`; NOT_FOUND when it has none.
@@ -164,8 +167,70 @@ class Store {
   // The active model of every stream that has one, ordered by stream.
   Status ActiveModels(std::vector<ModelRow>* models);
 
-  // 1 + the highest version registered for `stream` (1 when none).
+  // Every registered model of every stream (any status, reservations
+  // included), ordered by stream, then version, newest first.
+  Status AllModels(std::vector<ModelRow>* models);
+
+  // 1 + the highest version registered for `stream` (1 when none). Only a
+  // hint: a training takes its version with ReserveModelVersion.
   Status NextModelVersion(const std::string& stream, uint32_t* version);
+
+  // A training's model version, from reservation to candidate:
+  //
+  //   uint32_t v;
+  //   s = store->ReserveModelVersion("cpu", &v);  // before writing a bundle
+  //   ... train; write the bundle of version v ...
+  //   if (trained) {
+  //     row.stream = "cpu"; row.version = v; row.bundle_path = dir; ...
+  //     s = store->CompleteCandidate(row);
+  //     s = store->ActivateModel("cpu", v);
+  //   } else {
+  //     s = store->DeleteCandidate("cpu", v);
+  //   }
+  //
+  // At start-up, DeleteUnfinishedCandidates forgets the reservations of
+  // trainings a crash interrupted.
+
+  // Allocates and publishes the stream's next version in one IMMEDIATE
+  // transaction: *version = 1 + the highest version registered for the
+  // stream (1 when none), and a row (stream, *version, bundle_path '',
+  // created_us now, baseline_rows 0, losses not recorded, candidate) is
+  // inserted, so that two trainings of one stream, from this or another
+  // connection, never get the same version. On error nothing is inserted
+  // and *version is untouched (STORAGE_LOCKED when another writer held the
+  // lock past busy_timeout_ms; INTERNAL when versions are exhausted). A
+  // version whose row is deleted (DeleteCandidate) is the highest no more
+  // and may be handed out again: clear its bundle directory first.
+  Status ReserveModelVersion(const std::string& stream, uint32_t* version);
+
+  // Records the training's result on the candidate (row.stream,
+  // row.version): bundle_path, baseline_rows, train_loss, val_loss (NaN:
+  // not recorded), and created_us unless it is 0 (the reservation's time
+  // stays). row.status is ignored. NOT_FOUND when no such model is
+  // registered, FAILED_PRECONDITION when it is active or retired,
+  // INVALID_ARGUMENT when row.bundle_path is empty; nothing changes on
+  // error.
+  Status CompleteCandidate(const ModelRow& row);
+
+  // Deletes the candidate (stream, version), completed or not, of a failed
+  // or cancelled training, together with any thresholds appended for it,
+  // in one transaction. OK when no such model is registered;
+  // FAILED_PRECONDITION (and no change) when it is active or retired.
+  Status DeleteCandidate(const std::string& stream, uint32_t version);
+
+  // Deletes every candidate whose bundle_path is '' (the reservations of
+  // trainings that never completed; a model registered with an empty
+  // bundle_path counts as one), with their thresholds, in one transaction.
+  // Sets *deleted (may be nullptr) to the models deleted; 0 on error, when
+  // nothing is deleted. Meant for start-up, before any training starts.
+  Status DeleteUnfinishedCandidates(int64_t* deleted);
+
+  // Sets the bundle path of (stream, version), whatever its status (e.g. to
+  // make absolute paths relative to a state directory). NOT_FOUND when the
+  // model is not registered, INVALID_ARGUMENT when `path` is empty (it
+  // would turn a candidate into an unfinished reservation).
+  Status SetBundlePath(const std::string& stream, uint32_t version,
+                       const std::string& path);
 
   // Appends a threshold to the stream's history and sets threshold->id (and
   // a zero time_us to now). INVALID_ARGUMENT when the model version is not

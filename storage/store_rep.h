@@ -24,6 +24,9 @@ struct Store::Rep {
   sqlite::Statement insert_anomalies;  // kRowsPerInsert rows (store.cc)
   sqlite::Statement register_model, model_status, retire_active, set_active;
   sqlite::Statement active_model, active_models, list_models, next_version;
+  sqlite::Statement all_models, insert_reserved, complete_candidate;
+  sqlite::Statement delete_model, delete_model_thresholds, delete_unfinished;
+  sqlite::Statement delete_unfinished_thresholds, set_bundle_path;
   sqlite::Statement append_threshold, threshold_history;
   sqlite::Statement reservoir_get, reservoir_add, reservoir_seen;
   sqlite::Statement sample_put, sample_trim, samples_get, reservoir_clear;
@@ -43,6 +46,13 @@ struct Store::Rep {
     if (s->is_prepared()) return Status::OK();
     return s->Prepare(db, sql);
   }
+
+  // Reads the status text and bundle path of (stream, version); *found is
+  // false when it is not registered. `what` names the operation in an
+  // error. (models.cc)
+  Status ReadModelStatus(const std::string& stream, uint32_t version,
+                         const std::string& what, bool* found,
+                         std::string* status, std::string* bundle_path);
 };
 
 }  // namespace anomalyd
