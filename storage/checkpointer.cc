@@ -55,6 +55,7 @@ int Checkpointer::writer_runs() const {
 int Checkpointer::OnCommit(void* arg, sqlite3* db, const char* name,
                            int frames) {
   auto* self = static_cast<Checkpointer*>(arg);
+  self->last_commit_frames_ = frames;
   if (frames < kStartFrames) return SQLITE_OK;
   std::unique_lock<std::mutex> l(self->mu_);
   if (frames < kMaxFrames) {

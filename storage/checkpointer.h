@@ -49,6 +49,11 @@ class Checkpointer {
   int background_runs() const;
   int writer_runs() const;
 
+  // Frames in the WAL after the writer's last commit (SQLite's mxFrame; the
+  // WAL file holds at least 32 + frames * (24 + page size) bytes then); 0
+  // before the first commit. Call from the writer's thread only.
+  int last_commit_frames() const { return last_commit_frames_; }
+
  private:
   Checkpointer(sqlite3* writer, Db own);
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
@@ -63,7 +68,8 @@ class Checkpointer {
   bool stop_ = false;
   int background_runs_ = 0;
   int writer_runs_ = 0;
-  std::thread thread_;  // last: starts after the members it uses
+  int last_commit_frames_ = 0;  // writer's thread only
+  std::thread thread_;          // last: starts after the members it uses
 };
 
 }  // namespace anomalyd::sqlite

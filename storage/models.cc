@@ -106,12 +106,28 @@ Status Store::RegisterModel(const ModelRow& m) {
   return s.Run("registering " + ModelName(m.stream, m.version));
 }
 
+Status Store::Rep::ReadModelStatus(const std::string& stream, uint32_t version,
+                                   const std::string& what, bool* found,
+                                   std::string* status,
+                                   std::string* bundle_path) {
+  ANOMALYD_RETURN_IF_ERROR(Prepared(&model_status,
+                                    "SELECT status, bundle_path FROM models "
+                                    "WHERE stream = ?1 AND version = ?2"));
+  sqlite::Statement& s = model_status;
+  sqlite::ResetOnExit reset(&s);
+  s.BindText(1, stream);
+  s.BindInt64(2, version);
+  ANOMALYD_RETURN_IF_ERROR(s.Step(found, what));
+  if (*found) {
+    *status = s.ColumnText(0);
+    *bundle_path = s.ColumnText(1);
+  }
+  return Status::OK();
+}
+
 Status Store::ActivateModel(const std::string& stream, uint32_t version) {
   Rep& r = *rep_;
   const std::string what = "activating " + ModelName(stream, version);
-  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &r.model_status,
-      "SELECT status FROM models WHERE stream = ?1 AND version = ?2"));
   ANOMALYD_RETURN_IF_ERROR(
       r.Prepared(&r.retire_active,
                  "UPDATE models SET status = 'retired' "
@@ -123,17 +139,19 @@ Status Store::ActivateModel(const std::string& stream, uint32_t version) {
   sqlite::Transaction txn(&r.db);
   ANOMALYD_RETURN_IF_ERROR(
       txn.Begin(sqlite::Transaction::Mode::kImmediate, what));
-  {
-    sqlite::Statement& s = r.model_status;
-    sqlite::ResetOnExit reset(&s);
-    s.BindText(1, stream);
-    s.BindInt64(2, version);
-    bool row = false;
-    ANOMALYD_RETURN_IF_ERROR(s.Step(&row, what));
-    if (!row)
-      return Status::NotFound(ModelName(stream, version) +
-                              " is not registered");
-    if (s.ColumnText(0) == "active") return Status::OK();  // already is
+  bool found = false;
+  std::string status, path;
+  ANOMALYD_RETURN_IF_ERROR(
+      r.ReadModelStatus(stream, version, what, &found, &status, &path));
+  if (!found) {
+    return Status::NotFound(ModelName(stream, version) + " is not registered");
+  }
+  if (status == "active") return Status::OK();  // already is
+  if (status == "candidate" && path.empty()) {
+    return Status(pb::FAILED_PRECONDITION,
+                  what +
+                      ": it is a reservation whose training has not "
+                      "completed (no bundle path)");
   }
   r.retire_active.BindText(1, stream);
   ANOMALYD_RETURN_IF_ERROR(r.retire_active.Run(what));
@@ -178,10 +196,21 @@ Status Store::ActiveModels(std::vector<ModelRow>* models) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.active_models;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
-      &s, (std::string(kModelColumns) + "WHERE status = 'active' ORDER BY stream")
-              .c_str()));
+      &s,
+      (std::string(kModelColumns) + "WHERE status = 'active' ORDER BY stream")
+          .c_str()));
   sqlite::ResetOnExit reset(&s);
   return ReadModels(s, "listing the active models", models);
+}
+
+Status Store::AllModels(std::vector<ModelRow>* models) {
+  Rep& r = *rep_;
+  sqlite::Statement& s = r.all_models;
+  ANOMALYD_RETURN_IF_ERROR(r.Prepared(
+      &s,
+      (std::string(kModelColumns) + "ORDER BY stream, version DESC").c_str()));
+  sqlite::ResetOnExit reset(&s);
+  return ReadModels(s, "listing every model", models);
 }
 
 Status Store::NextModelVersion(const std::string& stream, uint32_t* version) {

@@ -62,6 +62,9 @@ Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
   if (q.min_score && std::isnan(*q.min_score)) {
     return Status::InvalidArgument("min_score is NaN");
   }
+  if (q.max_bytes < 0) {
+    return Status::InvalidArgument("max_bytes must be >= 0");
+  }
   if (q.cursor.empty()) return Status::OK();
   ANOMALYD_RETURN_IF_ERROR(codec::DecodeCursor(q.cursor, cursor));
   if (cursor->order != q.order || (q.order == AnomalyOrder::kTimeDesc &&
@@ -115,6 +118,33 @@ Status ReadRow(const sqlite::Statement& s, AnomalyRow* a) {
   return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
 }
 
+// The row's size on the wire, as AnomalyQuery::max_bytes counts it.
+int64_t WireBytes(const AnomalyRow& a) {
+  // Fixed fields (id, times, score, losses, threshold, version) plus the
+  // encoding's tags and lengths: a generous round figure.
+  constexpr int64_t kFixedBytes = 64;
+  int64_t n =
+      kFixedBytes + static_cast<int64_t>(a.record_id.size()) +
+      static_cast<int64_t>(a.stream.size()) +
+      4 * static_cast<int64_t>(a.features.size() + a.contributions.size());
+  for (const auto& [key, value] : a.labels) {
+    n += static_cast<int64_t>(key.size() + value.size());
+  }
+  return n;
+}
+
+// The cursor of the page that follows `last`.
+std::string CursorAfter(const AnomalyQuery& q, const AnomalyRow& last) {
+  codec::Cursor next;
+  next.order = q.order;
+  next.time_field = q.time_field;
+  next.time_us = q.time_field == TimeField::kEvent ? last.event_time_us
+                                                   : last.scored_time_us;
+  next.score = last.score;
+  next.id = last.id;
+  return codec::EncodeCursor(next);
+}
+
 }  // namespace
 
 Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
@@ -136,24 +166,25 @@ Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
   page->rows.clear();
   page->next_cursor.clear();
   const std::string what = "querying anomalies";
+  int64_t bytes = 0;
   bool row = false;
   for (;;) {
     ANOMALYD_RETURN_IF_ERROR(s.Step(&row, what));
     if (!row) break;
+    // The statement returns limit + 1 rows: one more means another page.
     if (static_cast<int64_t>(page->rows.size()) == q.limit) {
-      const AnomalyRow& last = page->rows.back();
-      codec::Cursor next;
-      next.order = q.order;
-      next.time_field = q.time_field;
-      next.time_us = q.time_field == TimeField::kEvent ? last.event_time_us
-                                                       : last.scored_time_us;
-      next.score = last.score;
-      next.id = last.id;
-      page->next_cursor = codec::EncodeCursor(next);
+      page->next_cursor = CursorAfter(q, page->rows.back());
       break;
     }
     page->rows.emplace_back();
     ANOMALYD_RETURN_IF_ERROR(ReadRow(s, &page->rows.back()));
+    bytes += WireBytes(page->rows.back());
+    if (q.max_bytes > 0 && bytes > q.max_bytes && page->rows.size() > 1) {
+      // This row is the first of the next page.
+      page->rows.pop_back();
+      page->next_cursor = CursorAfter(q, page->rows.back());
+      break;
+    }
   }
   return Status::OK();
 }

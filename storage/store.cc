@@ -1,6 +1,6 @@
 // Store: opening, options, anomaly inserts. Queries are in query.cc, the
-// registry in models.cc, the reservoir in reservoir.cc, retention in
-// retention.cc.
+// registry in models.cc and candidates.cc, the reservoir in reservoir.cc,
+// retention in retention.cc, health checks in health.cc.
 #include "storage/store.h"
 
 #include <algorithm>
@@ -138,6 +138,7 @@ Status Store::Open(const StoreOptions& options, const std::string& path,
               .WithContext(path));
     }
   }
+  ANOMALYD_RETURN_IF_ERROR(rep->WatchFiles().WithContext(path));
   store->reset(new Store(std::move(rep)));
   return Status::OK();
 }

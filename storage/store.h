@@ -5,7 +5,8 @@
 // Every method returns a Status; errors carry a typed code: STORAGE_FULL
 // (disk or max_db_bytes), STORAGE_READ_ONLY, STORAGE_LOCKED (another writer
 // held the lock past busy_timeout_ms), SCHEMA_TOO_NEW, CORRUPT, IO_ERROR,
-// INVALID_ARGUMENT (bad input; nothing written), NOT_FOUND. A failed write
+// INVALID_ARGUMENT (bad input; nothing written), NOT_FOUND,
+// FAILED_PRECONDITION (a model in the wrong state). A failed write
 // leaves the database as it was before the call. Nothing here aborts.
 #ifndef ANOMALYD_STORAGE_STORE_H_
 #define ANOMALYD_STORAGE_STORE_H_
@@ -119,9 +120,12 @@ class Store {
   // threshold are INVALID_ARGUMENT. An empty batch is a no-op.
   Status InsertAnomalies(std::vector<AnomalyRow>* batch);
 
-  // One page of anomalies matching `query`. INVALID_ARGUMENT for a limit
-  // outside 1..kMaxQueryLimit, since >= until, or a cursor that is
-  // malformed or was made for another order or time field.
+  // One page of anomalies matching `query`: at most query.limit rows and,
+  // when query.max_bytes is set, no more bytes than it (but at least one
+  // row); next_cursor continues right after the last row. INVALID_ARGUMENT
+  // for a limit outside 1..kMaxQueryLimit, a negative max_bytes, since >=
+  // until, or a cursor that is malformed or was made for another order or
+  // time field.
   Status QueryAnomalies(const AnomalyQuery& query, AnomalyPage* page);
 
   // SQLite's EXPLAIN QUERY PLAN of `query`, one step per line: shows which
@@ -149,7 +153,9 @@ class Store {
 
   // Makes (stream, version) the active model and retires the one active
   // before, in one transaction. Re-activating a retired version is how a
-  // rollback is done. NOT_FOUND when the version is not registered.
+  // rollback is done. NOT_FOUND when the version is not registered;
+  // FAILED_PRECONDITION when it is a reservation not yet completed (see
+  // ReserveModelVersion); nothing changes on error.
   Status ActivateModel(const std::string& stream, uint32_t version);
 
   // The active model of `stream`; NOT_FOUND when it has none.
@@ -161,8 +167,70 @@ class Store {
   // The active model of every stream that has one, ordered by stream.
   Status ActiveModels(std::vector<ModelRow>* models);
 
-  // 1 + the highest version registered for `stream` (1 when none).
+  // Every registered model of every stream (any status, reservations
+  // included), ordered by stream, then version, newest first.
+  Status AllModels(std::vector<ModelRow>* models);
+
+  // 1 + the highest version registered for `stream` (1 when none). Only a
+  // hint: a training takes its version with ReserveModelVersion.
   Status NextModelVersion(const std::string& stream, uint32_t* version);
+
+  // A training's model version, from reservation to candidate:
+  //
+  //   uint32_t v;
+  //   s = store->ReserveModelVersion("cpu", &v);  // before writing a bundle
+  //   ... train; write the bundle of version v ...
+  //   if (trained) {
+  //     row.stream = "cpu"; row.version = v; row.bundle_path = dir; ...
+  //     s = store->CompleteCandidate(row);
+  //     s = store->ActivateModel("cpu", v);
+  //   } else {
+  //     s = store->DeleteCandidate("cpu", v);
+  //   }
+  //
+  // At start-up, DeleteUnfinishedCandidates forgets the reservations of
+  // trainings a crash interrupted.
+
+  // Allocates and publishes the stream's next version in one IMMEDIATE
+  // transaction: *version = 1 + the highest version registered for the
+  // stream (1 when none), and a row (stream, *version, bundle_path '',
+  // created_us now, baseline_rows 0, losses not recorded, candidate) is
+  // inserted, so that two trainings of one stream, from this or another
+  // connection, never get the same version. On error nothing is inserted
+  // and *version is untouched (STORAGE_LOCKED when another writer held the
+  // lock past busy_timeout_ms; INTERNAL when versions are exhausted). A
+  // version whose row is deleted (DeleteCandidate) is the highest no more
+  // and may be handed out again: clear its bundle directory first.
+  Status ReserveModelVersion(const std::string& stream, uint32_t* version);
+
+  // Records the training's result on the candidate (row.stream,
+  // row.version): bundle_path, baseline_rows, train_loss, val_loss (NaN:
+  // not recorded), and created_us unless it is 0 (the reservation's time
+  // stays). row.status is ignored. NOT_FOUND when no such model is
+  // registered, FAILED_PRECONDITION when it is active or retired,
+  // INVALID_ARGUMENT when row.bundle_path is empty; nothing changes on
+  // error.
+  Status CompleteCandidate(const ModelRow& row);
+
+  // Deletes the candidate (stream, version), completed or not, of a failed
+  // or cancelled training, together with any thresholds appended for it,
+  // in one transaction. OK when no such model is registered;
+  // FAILED_PRECONDITION (and no change) when it is active or retired.
+  Status DeleteCandidate(const std::string& stream, uint32_t version);
+
+  // Deletes every candidate whose bundle_path is '' (the reservations of
+  // trainings that never completed; a model registered with an empty
+  // bundle_path counts as one), with their thresholds, in one transaction.
+  // Sets *deleted (may be nullptr) to the models deleted; 0 on error, when
+  // nothing is deleted. Meant for start-up, before any training starts.
+  Status DeleteUnfinishedCandidates(int64_t* deleted);
+
+  // Sets the bundle path of (stream, version), whatever its status (e.g. to
+  // make absolute paths relative to a state directory). NOT_FOUND when the
+  // model is not registered, INVALID_ARGUMENT when `path` is empty (it
+  // would turn a candidate into an unfinished reservation).
+  Status SetBundlePath(const std::string& stream, uint32_t version,
+                       const std::string& path);
 
   // Appends a threshold to the stream's history and sets threshold->id (and
   // a zero time_us to now). INVALID_ARGUMENT when the model version is not
@@ -177,6 +245,46 @@ class Store {
   // first.
   Status ThresholdHistory(const std::string& stream, int64_t limit,
                           std::vector<ThresholdRow>* history);
+
+  // ---- Health ----------------------------------------------------------
+
+  // Notices damage done to the database from outside while it is open,
+  // with a few stat() calls and no SQL: cheap enough to call after every
+  // commit. CORRUPT, with a message that names the file and says what
+  // happened, when:
+  //  - the file was removed, or its path now names another file (another
+  //    device or inode than at Open: renamed over, restored from a copy);
+  //  - it is shorter than the largest size seen by Open and CheckFile
+  //    (truncated; anomalyd never shrinks it: no VACUUM, no auto_vacuum; a
+  //    file that comes with auto_vacuum on is not checked for this);
+  //  - writers only: the -wal file was removed or replaced, or is shorter
+  //    than this connection's last commit left it (truncated); the -shm
+  //    file was removed or replaced.
+  // IO_ERROR when stat() itself fails otherwise (e.g. EACCES). OK when
+  // there is no file (in-memory). Read-only stores check the main file
+  // only. About 2 us (read-only) to 6 us (writer).
+  //
+  // Not detected: damage that leaves size and identity alone (bytes
+  // overwritten: see QuickCheck); a truncation that SQLite papers over
+  // before the next call (a checkpoint that writes pages past the cut
+  // again, a commit that appends frames past a cut WAL: the lost bytes come
+  // back as zeros); a truncation of the main file to a size not below the
+  // largest seen (the file grew in between). Another connection that
+  // shrinks the files on purpose (VACUUM, wal_checkpoint(TRUNCATE) between
+  // our commit and this call) is reported as a truncation: anomalyd runs
+  // neither, and neither belongs on a live database.
+  Status CheckFile();
+
+  // Runs SQLite's PRAGMA quick_check over the whole file (every page of
+  // every B-tree, without the index-content cross-checks of
+  // integrity_check), after dropping this connection's cached pages so that
+  // it reads what is on disk. OK when it says "ok"; CORRUPT with its first
+  // findings (at most 5) otherwise, or when SQLite finds the file
+  // malformed. Linear in the file: 0.5 s for 1,000,000 anomalies (500 MB)
+  // in the OS page cache, about 3 s from disk (docs/storage.md). It holds a
+  // read snapshot that long (the WAL cannot start over meanwhile): run it
+  // on a read-only Store of its own, on a thread other than the writer's.
+  Status QuickCheck();
 
   // ---- Sample reservoir --------------------------------------------------
 

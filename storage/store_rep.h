@@ -3,6 +3,7 @@
 #ifndef ANOMALYD_STORAGE_STORE_REP_H_
 #define ANOMALYD_STORAGE_STORE_REP_H_
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,9 +15,33 @@
 
 namespace anomalyd {
 
+// What Store::CheckFile knows of the files behind a connection
+// (health.cc).
+struct FileId {
+  bool known = false;  // seen at least once
+  uint64_t dev = 0;
+  uint64_t ino = 0;
+};
+struct FileWatch {
+  std::string db_path;             // absolute; "" for an in-memory database
+  std::string wal_path, shm_path;  // "" unless a writer (WAL mode)
+  FileId db, wal, shm;
+  int64_t db_bytes_seen = 0;   // the largest size of db_path seen
+  bool db_may_shrink = false;  // auto_vacuum: commits may shrink the file
+  int64_t page_size = 0;
+  // Frames in the WAL after this connection's last commit, from the WAL
+  // hook, when there is no checkpointer (which keeps its own count).
+  int wal_frames = 0;
+};
+
 struct Store::Rep {
   StoreOptions options;
   Clock* clock = nullptr;
+
+  // For CheckFile. Declared before db: the WAL hook of a writer without a
+  // checkpointer points at it.
+  FileWatch watch;
+
   sqlite::Db db;  // declared before the statements: destroyed after them
 
   // Statements prepared on first use and kept for the connection's life.
@@ -24,6 +49,9 @@ struct Store::Rep {
   sqlite::Statement insert_anomalies;  // kRowsPerInsert rows (store.cc)
   sqlite::Statement register_model, model_status, retire_active, set_active;
   sqlite::Statement active_model, active_models, list_models, next_version;
+  sqlite::Statement all_models, insert_reserved, complete_candidate;
+  sqlite::Statement delete_model, delete_model_thresholds, delete_unfinished;
+  sqlite::Statement delete_unfinished_thresholds, set_bundle_path;
   sqlite::Statement append_threshold, threshold_history;
   sqlite::Statement reservoir_get, reservoir_add, reservoir_seen;
   sqlite::Statement sample_put, sample_trim, samples_get, reservoir_clear;
@@ -43,6 +71,19 @@ struct Store::Rep {
     if (s->is_prepared()) return Status::OK();
     return s->Prepare(db, sql);
   }
+
+  // Records what CheckFile compares against: the files' identities and
+  // sizes now, the page size, whether the file may shrink; installs the
+  // WAL hook of a writer without a checkpointer. Called at the end of Open.
+  // (health.cc)
+  Status WatchFiles();
+
+  // Reads the status text and bundle path of (stream, version); *found is
+  // false when it is not registered. `what` names the operation in an
+  // error. (models.cc)
+  Status ReadModelStatus(const std::string& stream, uint32_t version,
+                         const std::string& what, bool* found,
+                         std::string* status, std::string* bundle_path);
 };
 
 }  // namespace anomalyd

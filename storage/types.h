@@ -52,6 +52,13 @@ struct AnomalyQuery {
   std::optional<uint32_t> model_version;
   AnomalyOrder order = AnomalyOrder::kTimeDesc;
   int64_t limit = 100;  // rows per page, 1..kMaxQueryLimit
+  // Bound of a page's size on the wire, in bytes; 0: no bound. A page stops
+  // before the row that would take it past max_bytes, but holds at least
+  // one row when one matches (which may alone exceed it). A row counts
+  // record_id and stream bytes, 4 bytes per feature and per contribution,
+  // the bytes of every label key and value, and 64 bytes for its other
+  // fields and the encoding's overhead. `limit` still applies.
+  int64_t max_bytes = 0;
   // "" for the first page, else the next_cursor of the previous page of a
   // query with the same order and time_field.
   std::string cursor;

@@ -79,7 +79,8 @@ TEST_F(StoreModels, ActiveModelsListsOnePerStream) {
   std::vector<ModelRow> active;
   ASSERT_OK(store_->ActiveModels(&active));
   EXPECT_TRUE(active.empty());
-  for (uint32_t v = 1; v <= 2; ++v) ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
+  for (uint32_t v = 1; v <= 2; ++v)
+    ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
   ASSERT_OK(store_->RegisterModel(Model("disk", 1)));
   ASSERT_OK(store_->RegisterModel(Model("net", 1)));  // never activated
   ASSERT_OK(store_->ActivateModel("cpu", 1));
@@ -174,6 +175,50 @@ TEST_F(StoreModels, ThresholdNeedsARegisteredModel) {
   EXPECT_EQ(store_->AppendThreshold(&r).code(), pb::INVALID_ARGUMENT);
   r.value = 3;
   EXPECT_OK(store_->AppendThreshold(&r));
+}
+
+TEST_F(StoreModels, AllModelsListsEveryStreamNewestFirst) {
+  std::vector<ModelRow> all;
+  ASSERT_OK(store_->AllModels(&all));
+  EXPECT_TRUE(all.empty());
+  ASSERT_OK(store_->RegisterModel(Model("disk", 1)));
+  for (uint32_t v = 1; v <= 3; ++v)
+    ASSERT_OK(store_->RegisterModel(Model("cpu", v)));
+  ASSERT_OK(store_->RegisterModel(Model("a", 7)));
+  ASSERT_OK(store_->ActivateModel("cpu", 2));
+  ASSERT_OK(store_->AllModels(&all));
+  std::vector<std::pair<std::string, uint32_t>> got;
+  for (const ModelRow& m : all) got.emplace_back(m.stream, m.version);
+  const std::vector<std::pair<std::string, uint32_t>> want = {
+      {"a", 7}, {"cpu", 3}, {"cpu", 2}, {"cpu", 1}, {"disk", 1}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(all[2].status, ModelStatus::kActive);
+  EXPECT_EQ(all[2].bundle_path, "/models/cpu/2");
+}
+
+TEST_F(StoreModels, SetBundlePathChangesOnlyThePath) {
+  ASSERT_OK(store_->RegisterModel(Model("cpu", 1)));
+  ASSERT_OK(store_->RegisterModel(Model("cpu", 2)));
+  ASSERT_OK(store_->ActivateModel("cpu", 1));
+  ASSERT_OK(store_->SetBundlePath("cpu", 1, "bundles/cpu/1"));  // active
+  ModelRow got;
+  ASSERT_OK(store_->ActiveModel("cpu", &got));
+  EXPECT_EQ(got.bundle_path, "bundles/cpu/1");
+  EXPECT_EQ(got.baseline_rows, 5001u);
+  EXPECT_EQ(got.status, ModelStatus::kActive);
+  std::vector<ModelRow> models;
+  ASSERT_OK(store_->ListModels("cpu", &models));
+  EXPECT_EQ(models[0].bundle_path, "/models/cpu/2");  // the other untouched
+
+  Status s = store_->SetBundlePath("cpu", 3, "x");
+  EXPECT_EQ(s.code(), pb::NOT_FOUND) << s.ToString();
+  EXPECT_NE(s.message().find("model 3 of stream 'cpu'"), std::string::npos);
+  EXPECT_EQ(store_->SetBundlePath("disk", 1, "x").code(), pb::NOT_FOUND);
+  EXPECT_EQ(store_->SetBundlePath("cpu", 2, "").code(), pb::INVALID_ARGUMENT);
+  ASSERT_OK(store_->ListModels("cpu", &models));
+  EXPECT_EQ(models[0].bundle_path, "/models/cpu/2");
+  // The same path again is still a match, not NOT_FOUND.
+  EXPECT_OK(store_->SetBundlePath("cpu", 1, "bundles/cpu/1"));
 }
 
 }  // namespace
