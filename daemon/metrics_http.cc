@@ -75,15 +75,12 @@ Status ReadMetricsToken(const std::string& path, std::string* token) {
 std::string MetricsHttpResponse(const std::string& request, const std::string& peer,
                                 const MetricsAccess& access,
                                 const std::function<std::string()>& render) {
-  const size_t line_end = request.find("\r\n");
-  const std::string line = request.substr(0, line_end);
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp2 == std::string::npos || line.compare(sp2 + 1, 5, "HTTP/") != 0) {
-    return Response("400 Bad Request", "not an HTTP request\n");
+  // Lenient on purpose: any request that starts "GET /metrics" is a
+  // scrape (a bare request line without CRLF or version included); every
+  // other byte sequence gets 404, which tells nothing.
+  if (request.rfind("GET /metrics", 0) != 0) {
+    return Response("404 Not Found", "anomalyd serves GET /metrics only\n");
   }
-  const std::string method = line.substr(0, sp1);
-  const std::string target = line.substr(sp1 + 1, sp2 - sp1 - 1);
   if (!access.allow.empty() &&
       std::find(access.allow.begin(), access.allow.end(), peer) == access.allow.end()) {
     return Response("403 Forbidden", "this address may not read the metrics\n");
@@ -94,13 +91,6 @@ std::string MetricsHttpResponse(const std::string& request, const std::string& p
       return Response("401 Unauthorized", "a bearer token is required\n",
                       "WWW-Authenticate: Bearer realm=\"anomalyd\"\r\n");
     }
-  }
-  if (method != "GET") {
-    return Response("405 Method Not Allowed", "anomalyd serves GET /metrics only\n",
-                    "Allow: GET\r\n");
-  }
-  if (target != "/metrics" && target.rfind("/metrics?", 0) != 0) {
-    return Response("404 Not Found", "anomalyd serves GET /metrics only\n");
   }
   return Response("200 OK", render());
 }

@@ -30,9 +30,10 @@ Status ReadMetricsToken(const std::string& path, std::string* token);
 
 // The whole HTTP response to `request` (the bytes the client sent) from
 // `peer` (its IP address, "" when unknown): 200 with render() for an
-// allowed GET /metrics; 401 without the right bearer token; 403 from an
-// address not on the allow-list; 404 for other paths; 405 for other
-// methods; 400 for what is not an HTTP request. Always "Connection: close".
+// allowed request starting "GET /metrics"; 403 from an address not on the
+// allow-list; 401 without the right bearer token; 404 for anything else
+// (other paths and methods, bytes that are not HTTP). Always
+// "Connection: close".
 std::string MetricsHttpResponse(const std::string& request, const std::string& peer,
                                 const MetricsAccess& access,
                                 const std::function<std::string()>& render);

@@ -107,6 +107,7 @@ void Retrainer::ReapLocked() {
 }
 
 Status Retrainer::CanStartLocked(const std::string& stream) const {
+  if (stopped_) return Status(pb::SHUTTING_DOWN, "the daemon is stopping");
   if (runs_.count(stream)) {
     return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is already training");
   }
@@ -119,6 +120,7 @@ Status Retrainer::CanStartLocked(const std::string& stream) const {
 
 Status Retrainer::CanStart(const std::string& stream) const {
   std::lock_guard<std::mutex> l(mu_);
+  if (stopped_) return Status(pb::SHUTTING_DOWN, "the daemon is stopping");
   // Runs that ended still count until reaped; Start reaps them first.
   size_t running = 0;
   for (const auto& [name, run] : runs_) {
@@ -183,6 +185,7 @@ void Retrainer::Shutdown() {
   std::map<std::string, std::unique_ptr<Run>> runs;
   {
     std::lock_guard<std::mutex> l(mu_);
+    stopped_ = true;  // a start still queued on the writer is refused
     for (auto& [name, run] : runs_) run->cancel = true;
     runs.swap(runs_);
   }

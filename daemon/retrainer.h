@@ -94,7 +94,8 @@ class Retrainer {
   // or while its CSV is read). NOT_FOUND when none.
   Status Cancel(const std::string& stream);
   bool Running(const std::string& stream) const;
-  // Cancels every training and joins the threads.
+  // Cancels every training and joins the threads; later starts get
+  // SHUTTING_DOWN.
   void Shutdown();
 
   // Deletes what trainings killed while saving left in `bundles_dir`: the
@@ -124,6 +125,7 @@ class Retrainer {
   Writer* writer_;
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<Run>> runs_;  // guarded by mu_
+  bool stopped_ = false;                              // guarded by mu_
 };
 
 }  // namespace anomalyd

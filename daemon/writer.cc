@@ -171,6 +171,9 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
     // Into a file that is no longer the database (deleted, replaced,
     // truncated) a commit would "succeed" and be lost: not stored.
     Status s = damaged_.ok() ? store.InsertAnomalies(&rows) : damaged_;
+    // A file deleted or cut just before this commit took it into nowhere.
+    CheckFile(store);
+    if (s.ok() && !damaged_.ok()) s = damaged_;
     Track(s, "storing " + std::to_string(rows.size()) + " anomalies");
     if (!s.ok()) unstored_ += rows.size();
     size_t k = 0;
@@ -192,7 +195,6 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
       }
     }
   }
-  CheckFile(store);
   for (ScoredBatch& b : batches) {
     for (auto& reply : b.completions) {
       if (reply->parts_left.fetch_sub(1) == 1) SendPending(outbox, *reply);

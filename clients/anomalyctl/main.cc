@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
   c->add_option("--contamination", cal.contamination, "quantile: share of anomalies");
   c->add_option("--risk", cal.risk, "pot: false-flag probability");
   c->add_option("--value", cal.value, "fixed: the threshold");
+  c->add_flag("--force", cal.force,
+              "fixed: apply a value even if it flags most of the model's normal holdout records");
 
   auto* rl = app.add_subcommand("reload", "Make the daemon re-read its config (as SIGHUP)");
 

@@ -126,6 +126,7 @@ Status RunStatus(const Endpoints& e, bool json) {
     } else if (!st.training().error().empty()) {
       training += ": " + st.training().error();
     }
+    if (!st.error().empty()) training = "UNAVAILABLE: " + st.error() + "; " + training;
     std::printf("%-20s %7u %5u %12s %-9s %12llu %10llu  %s\n", st.stream().c_str(),
                 st.model_version(), st.dim(), G(st.threshold()).c_str(),
                 pb::ThresholdMethod_Name(st.threshold_method()).c_str(),
@@ -363,6 +364,7 @@ Status RunCalibrate(const Endpoints& e, const CalibrateArgs& a) {
   c->set_contamination(a.contamination);
   c->set_risk(a.risk);
   c->set_value(a.value);
+  c->set_force(a.force);
   pb::Response resp;
   ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   for (const pb::StreamStatus& st : resp.status().streams()) {

@@ -57,6 +57,7 @@ struct CalibrateArgs {
   std::string stream = "default";
   std::string method = "quantile";
   double contamination = 0, risk = 0, value = 0;
+  bool force = false;  // fixed: apply a value that flags most normal records
 };
 Status RunCalibrate(const Endpoints& e, const CalibrateArgs& args);
 Status RunReload(const Endpoints& e);

@@ -9,6 +9,8 @@
 namespace anomalyd {
 namespace {
 
+using testing::TempDir;
+
 std::string Render() { return "anomalyd_up 1\n"; }
 
 TEST(MetricsHttpTest, AccessRules) {
@@ -32,9 +34,11 @@ TEST(MetricsHttpTest, AccessRules) {
       {"other address", get, "127.0.0.1", &allow, "HTTP/1.1 403"},
       {"unknown address", get, "", &allow, "HTTP/1.1 403"},
       {"other path", "GET / HTTP/1.1\r\n\r\n", "", &open, "HTTP/1.1 404"},
-      {"other method", "POST /metrics HTTP/1.1\r\n\r\n", "", &open, "HTTP/1.1 405"},
-      {"not HTTP", "\x16\x03\x01garbage", "", &open, "HTTP/1.1 400"},
-      {"empty", "", "", &open, "HTTP/1.1 400"},
+      {"other method", "POST /metrics HTTP/1.1\r\n\r\n", "", &open, "HTTP/1.1 404"},
+      {"not HTTP", "\x16\x03\x01garbage", "", &open, "HTTP/1.1 404"},
+      {"empty", "", "", &open, "HTTP/1.1 404"},
+      {"other path, wrong token", "GET /x HTTP/1.1\r\n\r\n", "", &token, "HTTP/1.1 404"},
+      {"bare request line", "GET /metrics", "", &open, "HTTP/1.1 200 OK"},
   };
   for (const Case& c : cases) {
     const std::string r = MetricsHttpResponse(c.request, c.peer, *c.access, Render);

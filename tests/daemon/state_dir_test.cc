@@ -10,6 +10,8 @@
 namespace anomalyd {
 namespace {
 
+using testing::TempDir;
+
 namespace fs = std::filesystem;
 
 TEST(StateDirTest, SecondOpenInAnotherProcessNamesTheHolder) {
