@@ -5,9 +5,11 @@
 # endpoint, streams records with anomalies in them, shows what
 # `anomalyctl query` finds, and stops the daemon cleanly (SIGTERM).
 #
-#   DATASET=cardio scripts/run.sh    # another folder of ../shared/data/adbench
-#   ANOMALYD_DATA=DIR scripts/run.sh # another folder of <name>/{train,test}.csv
-# Without the shared data it makes a synthetic stream instead.
+# By default the stream is synthetic, made by scripts/synthetic.awk (four
+# features with b = 2a and d = c - a; the last 20 of 500 streamed records
+# break b = 2a). A folder of labelled sets <name>/{train,test}.csv can be
+# used instead:
+#   ANOMALYD_DATA=DIR DATASET=NAME scripts/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
@@ -16,14 +18,12 @@ ctl=build/clients/anomalyctl
 state=state/run
 mkdir -p "$state"
 
-data_root=${ANOMALYD_DATA:-../shared/data/adbench}
-stream=${DATASET:-thyroid}
-if [ -f "$data_root/$stream/train.csv" ]; then
+data_root=${ANOMALYD_DATA:-}
+stream=${DATASET:-}
+if [ -n "$data_root" ] && [ -f "$data_root/$stream/train.csv" ]; then
   baseline="$data_root/$stream/train.csv"
   records="$data_root/$stream/test.csv"
 else
-  # Synthetic: b = 2a and d = c - a hold for normal records; the last 20 of
-  # the 500 streamed records break b = 2a.
   stream=synthetic
   baseline="$state/baseline.csv"
   records="$state/records.csv"
