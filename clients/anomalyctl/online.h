@@ -67,6 +67,13 @@ Status RunTail(const Endpoints& e, const std::string& stream, int64_t count);
 // Unix seconds into microseconds since the epoch.
 Status ParseTime(const std::string& s, int64_t now_us, int64_t* out_us);
 
+// Formats microseconds since the epoch as UTC ISO 8601 with milliseconds,
+// "2026-03-01T12:00:00.250Z", rounding down (-1 is 23:59:59.999 the day
+// before). Times outside years 0000-9999 come out as the plain number with
+// a "us" suffix ("9223372036854775807us"). Used for every time anomalyctl
+// prints; exposed for its test.
+std::string Iso(int64_t us);
+
 }  // namespace anomalyd::ctl
 
 #endif  // ANOMALYD_CLIENTS_ANOMALYCTL_ONLINE_H_
