@@ -446,6 +446,34 @@ TEST_F(ReliabilityTest, MovedStateDirectoryKeepsItsModels) {
   EXPECT_NE(daemon_->Log().find("restored version 1"), std::string::npos);
 }
 
+// 8c. A state directory written by anomalyd 0.1.0 before this round
+// (absolute bundle paths in the registry, pointing at a folder that no
+// longer exists), restored elsewhere: it starts, keeps its model and its
+// anomalies, and the registry now holds relative paths.
+TEST_F(ReliabilityTest, StateDirectoryFromBeforeRelativePathsStartsElsewhere) {
+  const std::string fixture =
+      std::string(ANOMALYD_SOURCE_DIR) + "/tests/daemon/fixtures/state_0.1.0.tar.gz";
+  const std::string untar = "tar -C '" + tmp_->path().string() + "' -xzf '" + fixture + "'";
+  ASSERT_EQ(std::system(untar.c_str()), 0);
+  ASSERT_NO_FATAL_FAILURE(Start());
+  EXPECT_NE(daemon_->Log().find("restored version 1"), std::string::npos) << daemon_->Log();
+  const pb::StatusResponse status = GetStatus(*control_);
+  const pb::StreamStatus* def = FindStream(status, "default");
+  ASSERT_NE(def, nullptr);
+  EXPECT_EQ(def->model_version(), 1u);
+  pb::Request req;
+  req.mutable_models()->set_stream("default");
+  pb::Response resp;
+  ASSERT_OK(control_->Call(req, &resp));
+  ASSERT_EQ(resp.models().models_size(), 1);
+  EXPECT_EQ(resp.models().models(0).bundle_path(), "bundles/default/v1");
+  pb::Request q;
+  q.mutable_query()->set_stream("default");
+  ASSERT_OK(score_->Call(q, &resp));
+  EXPECT_EQ(resp.query().anomalies_size(), 8);
+  EXPECT_TRUE(ScoreAnomaly("new").flagged());
+}
+
 // 9a. Stream names of 86-128 bytes whose escaped form passed the file-name
 // limit failed only after training.
 TEST_F(ReliabilityTest, LongStreamNamesTrainAndServe) {
