@@ -542,7 +542,7 @@ float FusedScorer::DensityRow(const FusedMember& m, const float* head,
 
 void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
                             float* kl, float* score, float* contrib,
-                            Scratch& s) const {
+                            float* density, Scratch& s) const {
   if (quantile_.dim() != 0) {
     quantile_.Apply(rows, s.x.data(), n, d_padded_);
   } else {
@@ -577,7 +577,10 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
       kl[r] *= inv;
     }
     score[r] = rec[r] + beta * kl[r];
-    if (density_weight > 0) score[r] += density_weight * s.density[r] * inv;
+    if (density_weight > 0) {
+      score[r] += density_weight * s.density[r] * inv;
+      if (density) density[r] = s.density[r] * inv;
+    }
   }
   if (contrib && members_.size() > 1) {
     for (size_t i = 0; i < n * d_; ++i) contrib[i] *= inv;
@@ -586,7 +589,7 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
 
 void FusedScorer::Score(const float* rows, size_t n, float* rec, float* kl,
                         float* score, float* contrib,
-                        const RangeFn& scored) const {
+                        const RangeFn& scored, float* density) const {
   const size_t head_width = members_.front().encoder.back().out_padded;
   auto run = [&](size_t begin, size_t end) {
     thread_local Scratch s;
@@ -594,7 +597,8 @@ void FusedScorer::Score(const float* rows, size_t n, float* rec, float* kl,
     for (size_t t = begin; t < end; t += kTile) {
       const size_t m = std::min(kTile, end - t);
       ScoreTile(rows + t * d_, m, rec + t, kl + t, score + t,
-                contrib ? contrib + t * d_ : nullptr, s);
+                contrib ? contrib + t * d_ : nullptr,
+                density ? density + t : nullptr, s);
     }
     if (scored) scored(begin, end);
   };

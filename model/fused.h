@@ -58,14 +58,17 @@ class FusedScorer {
               std::vector<FusedMember> members);
 
   // Scores n raw rows (finite, checked by the caller) into rec, kl and
-  // score (n each) and, when contrib is not null, contributions (n x d).
+  // score (n each), when contrib is not null contributions (n x d) and,
+  // when density is not null and arch.density_weight > 0, the density term
+  // (n; averaged over the members).
   // Splits large batches over WorkerPool (model/parallel.h). `scored`, when
   // set, is called with each finished range [begin, end) on the thread that
   // scored it, so per-record work after the scores (p-values) runs in
   // parallel too instead of on the caller afterwards.
   using RangeFn = std::function<void(size_t begin, size_t end)>;
   void Score(const float* rows, size_t n, float* rec, float* kl, float* score,
-             float* contrib, const RangeFn& scored = nullptr) const;
+             float* contrib, const RangeFn& scored = nullptr,
+             float* density = nullptr) const;
 
   // Forces the portable kernel (tests compare both with LibTorch).
   void set_portable(bool portable) { portable_ = portable; }
@@ -75,7 +78,8 @@ class FusedScorer {
  private:
   struct Scratch;
   void ScoreTile(const float* rows, size_t n, float* rec, float* kl,
-                 float* score, float* contrib, Scratch& s) const;
+                 float* score, float* contrib, float* density,
+                 Scratch& s) const;
   // Runs `layers` on n rows of `in` (row stride ld_in); the last layer
   // writes to `out`, the others to the scratch buffers.
   void Forward(const std::vector<FusedLayer>& layers, const float* in,

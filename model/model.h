@@ -107,8 +107,15 @@ struct ScoreOptions {
 struct ScoreOutput {
   std::vector<float> reconstruction;
   std::vector<float> kl;
-  std::vector<float> score;          // reconstruction + score_beta * kl (+ density_weight * density)
+  // reconstruction + score_beta * kl + density_weight * density, where
+  // score_beta is Architecture.beta and density_weight
+  // Architecture.density_weight of meta().architecture().
+  std::vector<float> score;
   std::vector<double> p_value;       // share of holdout scores >= score
+  // The latent density term (averaged over the ensemble, as the other
+  // terms are) when Architecture.density_weight > 0; empty when the weight
+  // is 0 (the term is then not computed and adds nothing to the score).
+  std::vector<float> density;
   // n x d row-major when requested: each feature's non-negative part of the
   // reconstruction term (squared error; for the learned-variance Gaussian
   // the variance-weighted squared error; for Bernoulli the cross-entropy).
@@ -158,11 +165,19 @@ class Model {
                ScoreOutput* out) const;
 
   // n synthetic normal records in raw units: z ~ N(0, I) decoded (the
-  // decoder mean), using ensemble member 0.
-  Status Sample(size_t n, uint64_t seed, Matrix* out) const;
+  // decoder mean), using ensemble member 0. For a BERNOULLI model the
+  // decoder mean is each feature's probability of being at the top of its
+  // baseline range (MINMAX maps it back to min + p * (max - min)), not a
+  // record that could occur; with `draws` each feature is instead drawn
+  // from that Bernoulli (seeded by `seed` too), giving the baseline's min
+  // or max. INVALID_ARGUMENT for `draws` on any other likelihood.
+  Status Sample(size_t n, uint64_t seed, Matrix* out, bool draws = false) const;
 
-  // Latent means of n records (n x latent), ensemble member 0.
-  Status Encode(const float* rows, size_t n, Matrix* out) const;
+  // Latent means of n raw records (n x latent), ensemble member 0, and
+  // when `logvar` is not null the encoder's clamped log-variances (same
+  // shape). NON_FINITE as Score.
+  Status Encode(const float* rows, size_t n, Matrix* out,
+                Matrix* logvar = nullptr) const;
 
   // p-value of a score against the holdout scores.
   double PValue(float score) const;

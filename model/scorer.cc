@@ -256,8 +256,8 @@ Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
 }
 
 // Device results to the host in one copy: rec, kl, score and each score's
-// lower-bound position in the holdout (for the p-value), then the
-// contributions when asked for.
+// lower-bound position in the holdout (for the p-value), then the density
+// term when the model has one, then the contributions when asked for.
 void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms,
                        const torch::Tensor& score, bool contributions,
                        ScoreOutput* out) {
@@ -267,6 +267,8 @@ void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms,
                                  .to(torch::kFloat32)
                            : torch::zeros_like(score);
   std::vector<torch::Tensor> parts = {terms.reconstruction, terms.kl, score, below};
+  const bool density = terms.density.defined();
+  if (density) parts.push_back(terms.density);
   if (contributions) parts.push_back(terms.contributions.reshape({-1}));
   auto packed = torch::cat(parts);
   auto host = torch::empty(
@@ -283,8 +285,10 @@ void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms,
                           static_cast<double>(holdout)
                     : std::nan("");
   }
+  const int64_t after = density ? 5 * n : 4 * n;
+  if (density) out->density.assign(h + 4 * n, h + after);
   if (contributions) {
-    out->contributions.assign(h + 4 * n, h + host.numel());
+    out->contributions.assign(h + after, h + host.numel());
   }
 }
 
@@ -305,10 +309,13 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
     out->score.resize(n);
     out->p_value.resize(n);
     if (options.contributions) out->contributions.resize(n * dim());
+    const bool density = impl_->meta.architecture().density_weight() > 0;
+    if (density) out->density.resize(n);
     impl_->fused->Score(rows, n, out->reconstruction.data(), out->kl.data(),
                         out->score.data(),
                         options.contributions ? out->contributions.data() : nullptr,
-                        [&](size_t begin, size_t end) { FillPValues(out, begin, end); });
+                        [&](size_t begin, size_t end) { FillPValues(out, begin, end); },
+                        density ? out->density.data() : nullptr);
     return Status::OK();
   }
   try {
@@ -328,6 +335,7 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
     ToVector(terms.reconstruction, &out->reconstruction);
     ToVector(terms.kl, &out->kl);
     ToVector(score, &out->score);
+    if (terms.density.defined()) ToVector(terms.density, &out->density);
     if (options.contributions) ToVector(terms.contributions, &out->contributions);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("scoring failed: ") + e.what());
@@ -396,7 +404,13 @@ void Model::FillPValues(ScoreOutput* out, size_t begin, size_t end) const {
   }
 }
 
-Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {
+Status Model::Sample(size_t n, uint64_t seed, Matrix* out, bool draws) const {
+  const bool bernoulli = impl_->meta.architecture().likelihood() == pb::BERNOULLI;
+  if (draws && !bernoulli) {
+    return Status::InvalidArgument(
+        "draws need a BERNOULLI model; this one's likelihood is " +
+        pb::Likelihood_Name(impl_->meta.architecture().likelihood()));
+  }
   try {
     c10::InferenceMode guard;
     Vae vae = impl_->members.front();
@@ -406,7 +420,13 @@ Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {
                           gen, torch::kFloat32)
                  .to(impl_->device);
     auto decoded = vae->Decode(z);
-    if (vae->arch().likelihood() == pb::BERNOULLI) decoded = decoded.sigmoid();
+    if (bernoulli) decoded = decoded.sigmoid();
+    if (draws) {
+      // On the CPU, after the latent draws from the same generator, so a
+      // seed gives the same records on any device.
+      auto u = torch::rand(decoded.sizes(), gen, torch::kFloat32);
+      decoded = (u < decoded.to(torch::kCPU)).to(torch::kFloat32);
+    }
     std::vector<float> values;
     ToVector(decoded, &values);
     Matrix m(n, dim());
@@ -418,15 +438,21 @@ Status Model::Sample(size_t n, uint64_t seed, Matrix* out) const {
   return Status::OK();
 }
 
-Status Model::Encode(const float* rows, size_t n, Matrix* out) const {
+Status Model::Encode(const float* rows, size_t n, Matrix* out,
+                     Matrix* logvar) const {
   try {
     c10::InferenceMode guard;
     torch::Tensor x;
     ANOMALYD_RETURN_IF_ERROR(Normalised(*impl_, rows, n, &x));
     Vae vae = impl_->members.front();
-    auto mu = vae->Encode(x).first;
+    auto [mu, lv] = vae->Encode(x);
     Matrix m(n, static_cast<size_t>(mu.size(1)));
     ToVector(mu, &m.data);
+    if (logvar) {
+      Matrix v(n, static_cast<size_t>(lv.size(1)));
+      ToVector(lv, &v.data);
+      *logvar = std::move(v);
+    }
     *out = std::move(m);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("encoding failed: ") + e.what());

@@ -61,6 +61,16 @@ int main(int argc, char** argv) {
   m->add_option("-n", sample.n, "Number of records")->capture_default_str();
   m->add_option("--seed", sample.seed, "Seed")->capture_default_str();
   m->add_option("--out", sample.out, "Output CSV ('-' for stdout)")->capture_default_str();
+  m->add_flag("--draws", sample.draws,
+              "Bernoulli models: 0/1 draws (seeded) instead of probabilities");
+
+  ctl::EncodeArgs encode;
+  auto* en = app.add_subcommand("encode", "Print each record's latent mean (offline)");
+  en->add_option("--model", encode.model, "Bundle directory")->required();
+  en->add_option("--data", encode.data, "Records CSV ('-' for stdin)")->required();
+  en->add_option("--out", encode.out, "Output CSV ('-' for stdout)")->capture_default_str();
+  en->add_option("--device", encode.device, "auto | cpu | cuda[:K]")->capture_default_str();
+  en->add_flag("--logvar", encode.logvar, "Add the encoder's log-variances");
 
   bool json = false;
   auto* st = app.add_subcommand("status", "Streams, models, thresholds, training, storage");
@@ -141,6 +151,9 @@ int main(int argc, char** argv) {
     result = ctl::RunEval(eval);
   } else if (*m) {
     result = ctl::RunSample(sample);
+  } else if (*en) {
+    ConfigureThreads(0);
+    result = ctl::RunEncode(encode);
   } else if (*st) {
     result = ctl::RunStatus(ep, json);
   } else if (*q) {

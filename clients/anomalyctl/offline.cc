@@ -74,6 +74,7 @@ Status ScoreAll(const Model& model, const Matrix& rows, bool contributions,
     append(all->kl, part.kl);
     append(all->score, part.score);
     append(all->p_value, part.p_value);
+    append(all->density, part.density);
     append(all->contributions, part.contributions);
   }
   return Status::OK();
@@ -84,6 +85,48 @@ std::string Fmt(double v, int digits = 6) {
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
 }
+
+// An id as a CSV cell: quoted when it holds a separator, a quote, a line
+// break or edge spaces (which the reader would trim).
+std::string CsvCell(const std::string& v) {
+  const bool quote = v.find_first_of(",\"\r\n") != std::string::npos ||
+                     (!v.empty() && (v.front() == ' ' || v.back() == ' ' ||
+                                     v.front() == '\t' || v.back() == '\t'));
+  if (!quote) return v;
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Writes JSON object members; a value that is not finite (JSON has no NaN)
+// is written as null followed by "<key>_reason": why it is undefined.
+class JsonObject {
+ public:
+  explicit JsonObject(std::ostream& os) : os_(os) { os_ << "{"; }
+  void Int(const std::string& key, long v) { Key(key); os_ << v; }
+  void Number(const std::string& key, double v, const std::string& reason) {
+    Key(key);
+    if (std::isfinite(v)) {
+      os_ << Fmt(v);
+      return;
+    }
+    os_ << "null";
+    Key(key + "_reason");
+    os_ << '"' << reason << '"';  // our own text: no escaping needed
+  }
+  void End() { os_ << "}\n"; }
+
+ private:
+  void Key(const std::string& key) {
+    os_ << (first_ ? "" : ", ") << '"' << key << "\": ";
+    first_ = false;
+  }
+  std::ostream& os_;
+  bool first_ = true;
+};
 
 }  // namespace
 
@@ -133,8 +176,12 @@ Status RunScore(const ScoreArgs& args) {
   Output o;
   ANOMALYD_RETURN_IF_ERROR(o.Open(args.out));
   std::ostream& os = o.os();
-  os << "id,reconstruction,kl,score,p_value,flagged";
+  os << "id,reconstruction,kl,density,score,p_value,flagged";
   const size_t d = model->dim();
+  const pb::Architecture& arch = model->meta().architecture();
+  std::cerr << "score = reconstruction + " << Fmt(arch.beta()) << " * kl + "
+            << Fmt(arch.density_weight())
+            << " * density (the model's score_beta and density_weight)\n";
   if (args.contributions) {
     for (const auto& name : model->meta().feature_names()) os << ",contrib_" << name;
   }
@@ -143,6 +190,7 @@ Status RunScore(const ScoreArgs& args) {
   for (size_t i = 0; i < table.features.rows; ++i) {
     os << (table.ids.empty() ? std::to_string(i + 1) : table.ids[i]) << ","
        << Fmt(out.reconstruction[i]) << "," << Fmt(out.kl[i]) << ","
+       << (out.density.empty() ? "0" : Fmt(out.density[i])) << ","
        << Fmt(out.score[i]) << "," << Fmt(out.p_value[i]) << ","
        << (out.score[i] > threshold ? 1 : 0);
     if (args.contributions) {
@@ -169,20 +217,41 @@ Status RunEval(const EvalArgs& args) {
   const Confusion c = ConfusionAt(scores, table.labels, threshold);
   const BestF1 best = BestF1Score(scores, table.labels);
   const long positives = c.tp + c.fn;
+  const long negatives = static_cast<long>(scores.size()) - positives;
   if (args.json) {
-    std::cout << "{\"rows\": " << scores.size() << ", \"anomalies\": " << positives
-              << ", \"roc_auc\": " << Fmt(roc) << ", \"pr_auc\": " << Fmt(ap)
-              << ", \"threshold\": " << Fmt(threshold)
-              << ", \"flagged\": " << c.tp + c.fp << ", \"tp\": " << c.tp
-              << ", \"fp\": " << c.fp << ", \"fn\": " << c.fn
-              << ", \"precision\": " << Fmt(c.precision())
-              << ", \"recall\": " << Fmt(c.recall()) << ", \"f1\": " << Fmt(c.f1())
-              << ", \"best_f1\": " << Fmt(best.f1)
-              << ", \"best_f1_threshold\": " << Fmt(best.threshold) << "}\n";
+    // RocAuc and AveragePrecision are NaN without both classes (metrics.h);
+    // the rest is finite for finite scores but is checked all the same.
+    const std::string one_class = positives == 0   ? "no positive labels"
+                                  : negatives == 0 ? "no negative labels"
+                                                   : "undefined";
+    JsonObject j(std::cout);
+    j.Int("rows", static_cast<long>(scores.size()));
+    j.Int("anomalies", positives);
+    j.Number("roc_auc", roc, one_class);
+    j.Number("pr_auc", ap, "no positive labels");
+    j.Number("threshold", threshold, "the model has no finite threshold");
+    j.Int("flagged", c.tp + c.fp);
+    j.Int("tp", c.tp);
+    j.Int("fp", c.fp);
+    j.Int("fn", c.fn);
+    j.Number("precision", c.precision(), "not finite");
+    j.Number("recall", c.recall(), "not finite");
+    j.Number("f1", c.f1(), "not finite");
+    j.Number("best_f1", best.f1, "not finite");
+    j.Number("best_f1_threshold", best.threshold,
+             scores.empty() ? "no rows" : "not finite");
+    j.End();
   } else {
     std::cout << "rows        " << scores.size() << " (" << positives << " anomalies)\n"
-              << "ROC-AUC     " << Fmt(roc, 4) << "\n"
-              << "PR-AUC      " << Fmt(ap, 4) << "\n"
+              << "ROC-AUC     "
+              << (std::isfinite(roc) ? Fmt(roc, 4)
+                                     : std::string("undefined (") +
+                                           (positives == 0 ? "no" : "only") +
+                                           " anomalies)")
+              << "\n"
+              << "PR-AUC      "
+              << (std::isfinite(ap) ? Fmt(ap, 4) : std::string("undefined (no anomalies)"))
+              << "\n"
               << "threshold   " << Fmt(threshold) << " ("
               << pb::ThresholdMethod_Name(model->meta().threshold().method()) << "): flagged "
               << c.tp + c.fp << ", precision " << Fmt(c.precision(), 4)
@@ -196,12 +265,68 @@ Status RunSample(const SampleArgs& args) {
   std::unique_ptr<Model> model;
   ANOMALYD_RETURN_IF_ERROR(Model::Load(args.model, "cpu", &model));
   Matrix rows;
-  ANOMALYD_RETURN_IF_ERROR(model->Sample(args.n, args.seed, &rows));
+  ANOMALYD_RETURN_IF_ERROR(model->Sample(args.n, args.seed, &rows, args.draws));
+  if (model->meta().architecture().likelihood() == pb::BERNOULLI) {
+    std::cerr << (args.draws
+                      ? "sample: BERNOULLI model: 0/1 draws from the decoded "
+                        "probabilities (each feature's baseline min or max)\n"
+                      : "sample: BERNOULLI model: printing probabilities (the "
+                        "decoder mean, scaled to each feature's baseline "
+                        "range), not records; --draws gives 0/1 draws\n");
+  }
   std::vector<std::string> header(model->meta().feature_names().begin(),
                                   model->meta().feature_names().end());
   Output o;
   ANOMALYD_RETURN_IF_ERROR(o.Open(args.out));
   o.os() << FormatCsv(header, rows);
+  return o.Close(args.out);
+}
+
+Status RunEncode(const EncodeArgs& args) {
+  std::unique_ptr<Model> model;
+  CsvTable table;
+  ANOMALYD_RETURN_IF_ERROR(LoadModelAndData(args.model, args.device, args.data, &model, &table));
+  Matrix mean, logvar;
+  std::vector<float> means, logvars;
+  size_t latent = 0;
+  const Matrix& rows = table.features;
+  for (size_t begin = 0; begin < rows.rows; begin += kScoreChunk) {
+    const size_t n = std::min(kScoreChunk, rows.rows - begin);
+    ANOMALYD_RETURN_IF_ERROR(
+        model->Encode(rows.row(begin), n, &mean, args.logvar ? &logvar : nullptr)
+            .WithContext("rows starting at " + std::to_string(begin + 1)));
+    latent = mean.cols;
+    means.insert(means.end(), mean.data.begin(), mean.data.end());
+    logvars.insert(logvars.end(), logvar.data.begin(), logvar.data.end());
+  }
+  const size_t cols = args.logvar ? 2 * latent : latent;
+  Matrix all(rows.rows, cols);
+  std::vector<std::string> header;
+  for (size_t k = 0; k < latent; ++k) header.push_back("z" + std::to_string(k));
+  for (size_t i = 0; i < rows.rows; ++i) {
+    std::copy_n(means.begin() + i * latent, latent, all.row(i));
+    if (args.logvar) std::copy_n(logvars.begin() + i * latent, latent, all.row(i) + latent);
+  }
+  if (args.logvar) {
+    for (size_t k = 0; k < latent; ++k) header.push_back("logvar" + std::to_string(k));
+  }
+  // FormatCsv writes the values (shortest round-trip form); the id column,
+  // when the input has one, goes in front of each line.
+  const std::string csv = FormatCsv(header, all);
+  Output o;
+  ANOMALYD_RETURN_IF_ERROR(o.Open(args.out));
+  std::ostream& os = o.os();
+  if (table.ids.empty()) {
+    os << csv;
+  } else {
+    size_t at = 0;
+    for (size_t line = 0; at < csv.size(); ++line) {
+      const size_t end = csv.find('\n', at);
+      os << (line == 0 ? std::string("id") : CsvCell(table.ids[line - 1])) << ","
+         << csv.substr(at, end - at + 1);
+      at = end + 1;
+    }
+  }
   return o.Close(args.out);
 }
 

@@ -36,8 +36,19 @@ struct SampleArgs {
   std::string model, out = "-";
   size_t n = 1000;
   uint64_t seed = 42;
+  bool draws = false;  // BERNOULLI models only: 0/1 draws, not probabilities
 };
 Status RunSample(const SampleArgs& args);
+
+// Each record's latent mean (ensemble member 0) as CSV: `id` first when
+// the input has one, then z0..z{k-1}, then logvar0.. with `logvar`.
+// Features are matched to the model by name, as for score.
+struct EncodeArgs {
+  std::string model, data, out = "-";
+  std::string device = "auto";
+  bool logvar = false;
+};
+Status RunEncode(const EncodeArgs& args);
 
 // Writes a new CURVE key pair: DIR/NAME.key and DIR/NAME.key_secret.
 Status RunKeygen(const std::string& dir, const std::string& name);
