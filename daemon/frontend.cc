@@ -11,6 +11,7 @@
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"
+#include "daemon/reply_encoder.h"
 #include "daemon/service.h"
 
 namespace anomalyd {
@@ -60,42 +61,6 @@ void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout
     if (e.num() != EINTR) throw;
     for (auto& i : items) i.revents = 0;
   }
-}
-
-// Sizes the reply for the request's records: one ScoreResult each, or one
-// element of each column.
-Status PresizeReply(const std::vector<ScorePart>& parts, PendingReply* reply) {
-  size_t n = 0;
-  for (const ScorePart& p : parts) n += p.rows();
-  const int rows = static_cast<int>(n);
-  pb::ScoreResponse* score = reply->response.mutable_score();
-  if (!reply->columnar) {
-    score->mutable_results()->Reserve(rows);
-    for (int i = 0; i < rows; ++i) score->add_results();
-    return Status::OK();
-  }
-  pb::ScoreColumns* c = score->mutable_columns();
-  c->mutable_reconstruction()->Resize(rows, 0.0f);
-  c->mutable_kl()->Resize(rows, 0.0f);
-  c->mutable_score()->Resize(rows, 0.0f);
-  c->mutable_p_value()->Resize(rows, 0.0);
-  c->mutable_flagged()->Resize(rows, false);
-  c->mutable_stored()->Resize(rows, false);
-  c->mutable_threshold()->Resize(rows, 0.0f);
-  c->mutable_model_version()->Resize(rows, 0u);
-  if (reply->contributions) {
-    for (const ScorePart& p : parts) {
-      if (p.dim != parts.front().dim) {
-        return Status::InvalidArgument(
-            "a columnar reply with contributions needs records of one "
-            "dimension; this request mixes streams of " +
-            std::to_string(parts.front().dim) + " and " + std::to_string(p.dim) +
-            " features");
-      }
-    }
-    c->mutable_contributions()->Resize(rows * static_cast<int>(parts.front().dim), 0.0f);
-  }
-  return Status::OK();
 }
 
 // The records a score request carries, as the queue counts them.
