@@ -11,8 +11,8 @@
 // TryScoreNow from the I/O thread. The engine, options_ and the batch in
 // hand belong to whoever holds work_mu_ (the scorer thread, or the I/O
 // thread in TryScoreNow).
-#ifndef ANOMALYD_DAEMON_SCORER_LOOP_H_
-#define ANOMALYD_DAEMON_SCORER_LOOP_H_
+#ifndef ANOMALYD_DAEMON_SCORER_THREAD_H_
+#define ANOMALYD_DAEMON_SCORER_THREAD_H_
 
 #include <atomic>
 #include <map>
@@ -25,7 +25,7 @@
 #include "daemon/outbox.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
 #include "engine/engine.h"
 #include "engine/recalibrator.h"
 
@@ -96,4 +96,4 @@ class ScoringLoop {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_SCORER_LOOP_H_
+#endif  // ANOMALYD_DAEMON_SCORER_THREAD_H_

@@ -1,4 +1,4 @@
-#include "daemon/scorer_loop.h"
+#include "daemon/scorer_thread.h"
 
 #include <spdlog/spdlog.h>
 

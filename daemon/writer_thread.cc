@@ -1,4 +1,4 @@
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
 
 #include <spdlog/spdlog.h>
 
