@@ -31,11 +31,12 @@ Status PresizeReply(const std::vector<ScorePart>& parts, PendingReply* reply) {
         return Status::InvalidArgument(
             "a columnar reply with contributions needs records of one "
             "dimension; this request mixes streams of " +
-            std::to_string(parts.front().dim) + " and " + std::to_string(p.dim) +
-            " features");
+            std::to_string(parts.front().dim) + " and " +
+            std::to_string(p.dim) + " features");
       }
     }
-    c->mutable_contributions()->Resize(rows * static_cast<int>(parts.front().dim), 0.0f);
+    c->mutable_contributions()->Resize(
+        rows * static_cast<int>(parts.front().dim), 0.0f);
   }
   return Status::OK();
 }
@@ -77,8 +78,9 @@ void SetResult(uint32_t index, const std::string& id, const StreamVerdicts& v,
   r->set_p_value(out.p_value[row]);
   if (contributions) {
     const size_t d = v.dim;
-    r->mutable_contributions()->Assign(out.contributions.begin() + row * d,
-                                       out.contributions.begin() + (row + 1) * d);
+    r->mutable_contributions()->Assign(
+        out.contributions.begin() + row * d,
+        out.contributions.begin() + (row + 1) * d);
   }
 }
 
@@ -95,7 +97,8 @@ void EncodeVerdicts(const ScorePart& part, const StreamVerdicts& v,
   } else {
     auto* results = score->mutable_results();
     for (size_t i = 0; i < part.rows(); ++i) {
-      SetResult(part.index[i], part.ids[i], v, first_row + i, reply->contributions,
+      SetResult(part.index[i], part.ids[i], v, first_row + i,
+                reply->contributions,
                 results->Mutable(static_cast<int>(part.index[i])));
     }
   }
@@ -119,14 +122,16 @@ void MarkStored(int index, PendingReply* reply) {
 
 void SendPending(ReplySink& outbox, PendingReply& pending) {
   if (pending.origin.endpoint == Endpoint::kIngest) return;
-  if (pending.response.has_error() && pending.response.error().code() != pb::OK) {
+  if (pending.response.has_error() &&
+      pending.response.error().code() != pb::OK) {
     pending.response.clear_score();
   }
   outbox.Reply(pending.origin, pending.response.SerializeAsString());
   if (pending.latency != nullptr) {
-    pending.latency->Observe(std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - pending.received)
-                                 .count());
+    pending.latency->Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                      pending.received)
+            .count());
   }
 }
 

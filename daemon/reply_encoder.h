@@ -33,7 +33,7 @@ Status PresizeReply(const std::vector<ScorePart>& parts, PendingReply* reply);
 // REQUIRES: reply sized by PresizeReply; v.contributions when the reply
 // asks for contributions.
 void EncodeVerdicts(const ScorePart& part, const StreamVerdicts& v,
-                        size_t first_row, PendingReply* reply);
+                    size_t first_row, PendingReply* reply);
 
 // Sets the reply's error (it replaces the verdicts when sent).
 void EncodeFailure(const Status& s, PendingReply* reply);

@@ -7,7 +7,8 @@
 namespace anomalyd {
 
 Engine::Engine(const EngineOptions& options, ServingSource* streams)
-    : options_(options), streams_(streams),
+    : options_(options),
+      streams_(streams),
       clock_(options.clock != nullptr ? options.clock : EngineClock::Real()),
       rng_(options.seed) {}
 
@@ -46,7 +47,8 @@ size_t Engine::ScoreStream(const std::string& stream,
       continue;
     }
     if (wrong.ok()) {
-      wrong = Status(pb::WRONG_DIMENSION, "stream '" + stream + "' was retrained with " +
+      wrong = Status(pb::WRONG_DIMENSION, "stream '" + stream +
+                                              "' was retrained with " +
                                               std::to_string(d) + " features");
     }
     sink->Rejected(i, wrong);
@@ -56,7 +58,8 @@ size_t Engine::ScoreStream(const std::string& stream,
   std::unique_ptr<StreamState>& state = states_[stream];
   if (!state) state = std::make_unique<StreamState>(stream);
   StreamVerdicts v;
-  Status s = state->Score(snap, ok, n, options_.reservoir_rate, &rng_, *clock_, &v);
+  Status s =
+      state->Score(snap, ok, n, options_.reservoir_rate, &rng_, *clock_, &v);
   if (!s.ok()) {
     spdlog::error("scoring stream '{}' failed: {}", stream, s.ToString());
     for (size_t i : ok_index) sink->Rejected(i, s);
@@ -77,7 +80,8 @@ size_t Engine::ScoreStream(const std::string& stream,
       ThresholdRow t;
       t.stream = stream;
       t.model_version = snap.version;
-      t.method = std::string("recalibrated-") + ThresholdMethodName(params.method());
+      t.method =
+          std::string("recalibrated-") + ThresholdMethodName(params.method());
       t.value = params.value();
       t.window = params.sample_count();
       v.recalibrated = std::move(t);
@@ -85,7 +89,8 @@ size_t Engine::ScoreStream(const std::string& stream,
                    stream, params.value(), params.sample_count());
     }
   } else if (!err.ok()) {
-    spdlog::warn("stream '{}': recalibration failed: {}", stream, err.ToString());
+    spdlog::warn("stream '{}': recalibration failed: {}", stream,
+                 err.ToString());
   }
   sink->Scored(&v);
   return n;

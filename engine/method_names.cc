@@ -4,9 +4,12 @@ namespace anomalyd {
 
 const char* ThresholdMethodName(pb::ThresholdMethod m) {
   switch (m) {
-    case pb::QUANTILE: return "quantile";
-    case pb::FIXED: return "fixed";
-    default: return "pot";
+    case pb::QUANTILE:
+      return "quantile";
+    case pb::FIXED:
+      return "fixed";
+    default:
+      return "pot";
   }
 }
 

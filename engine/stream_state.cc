@@ -52,7 +52,8 @@ Status StreamState::Score(const ServingSnapshot& snap,
       with.contributions = true;
       with.finite_checked = true;
       ScoreOutput again;
-      if (snap.model->Score(rows.data(), static_cast<size_t>(k), with, &again).ok()) {
+      if (snap.model->Score(rows.data(), static_cast<size_t>(k), with, &again)
+              .ok()) {
         flagged_contrib = std::move(again.contributions);
       }
     }
@@ -101,14 +102,15 @@ Status StreamState::Score(const ServingSnapshot& snap,
 
 bool StreamState::Recalibrate(const ServingSnapshot& snap, const float* scores,
                               size_t n, const RecalibrationOptions& options,
-                              const EngineClock& clock, pb::ThresholdParams* params,
-                              Status* error) {
+                              const EngineClock& clock,
+                              pb::ThresholdParams* params, Status* error) {
   // A threshold an operator fixed stays fixed.
   if (snap.method == pb::FIXED) return false;
   // The window restarts when the model or an operator changed the stream.
   if (recal_epoch_ != snap.epoch || !recal_) {
     recal_epoch_ = snap.epoch;
-    recal_ = std::make_unique<Recalibrator>(options, snap.threshold, clock.SteadyMicros());
+    recal_ = std::make_unique<Recalibrator>(options, snap.threshold,
+                                            clock.SteadyMicros());
   }
   recal_->Add(scores, n);
   return recal_->MaybeRecalibrate(clock.SteadyMicros(), params, error);

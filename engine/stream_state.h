@@ -46,8 +46,9 @@ class StreamState {
   // *error says why). Streams whose threshold an operator fixed are not
   // recalibrated. REQUIRES: snap.model
   bool Recalibrate(const ServingSnapshot& snap, const float* scores, size_t n,
-                   const RecalibrationOptions& options, const EngineClock& clock,
-                   pb::ThresholdParams* params, Status* error);
+                   const RecalibrationOptions& options,
+                   const EngineClock& clock, pb::ThresholdParams* params,
+                   Status* error);
 
   // Forgets the recalibration window (new options); the next batch starts
   // a new one.
@@ -56,7 +57,9 @@ class StreamState {
   const std::string& stream() const { return stream_; }
   // Scores in the recalibration window (0 before the first, or after a
   // reset).
-  size_t recalibration_window() const { return recal_ ? recal_->window_size() : 0; }
+  size_t recalibration_window() const {
+    return recal_ ? recal_->window_size() : 0;
+  }
 
  private:
   const std::string stream_;

@@ -26,9 +26,9 @@ struct RecordPart {
   const float* values = nullptr;  // rows x dim, row-major, every value finite
   size_t rows = 0;
   size_t dim = 0;
-  const std::string* ids = nullptr;          // rows of them ("" when not given)
-  const int64_t* event_times_us = nullptr;   // rows of them (0: scored time)
-  const RecordLabels* labels = nullptr;      // rows of them
+  const std::string* ids = nullptr;         // rows of them ("" when not given)
+  const int64_t* event_times_us = nullptr;  // rows of them (0: scored time)
+  const RecordLabels* labels = nullptr;     // rows of them
   bool contributions = false;  // the caller wants per-feature contributions
 };
 
@@ -38,8 +38,8 @@ struct StreamVerdicts {
   std::string stream;
   size_t dim = 0;
   uint32_t model_version = 0;
-  float threshold = 0;          // every record was judged against this
-  std::vector<size_t> parts;    // indexes of the input parts scored
+  float threshold = 0;        // every record was judged against this
+  std::vector<size_t> parts;  // indexes of the input parts scored
   size_t rows = 0;
   // reconstruction, kl, score and p_value per row; contributions (rows x
   // dim) only when `contributions`, i.e. some scored part asked for them.

@@ -55,7 +55,8 @@ TEST(ReplyEncoderTest, PerRecordAndColumnarCarryTheSameVerdicts) {
   };
   for (const Case c : {Case{false, false}, Case{false, true}, Case{true, false},
                        Case{true, true}}) {
-    SCOPED_TRACE(std::to_string(c.columnar) + "/" + std::to_string(c.contributions));
+    SCOPED_TRACE(std::to_string(c.columnar) + "/" +
+                 std::to_string(c.contributions));
     PendingReply reply;
     reply.columnar = c.columnar;
     reply.contributions = c.contributions;
@@ -85,7 +86,8 @@ TEST(ReplyEncoderTest, PerRecordAndColumnarCarryTheSameVerdicts) {
         ASSERT_EQ(col.contributions_size(), c.contributions ? 6 : 0);
         if (c.contributions) {
           EXPECT_EQ(col.contributions(2 * i), v.out.contributions[2 * r]);
-          EXPECT_EQ(col.contributions(2 * i + 1), v.out.contributions[2 * r + 1]);
+          EXPECT_EQ(col.contributions(2 * i + 1),
+                    v.out.contributions[2 * r + 1]);
         }
       } else {
         ASSERT_EQ(s.results_size(), 3);

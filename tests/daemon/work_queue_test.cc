@@ -1,8 +1,7 @@
 // WorkQueue: bounds, batching by records, idleness and closing.
-#include "daemon/work.h"
-
 #include <thread>
 
+#include "daemon/work.h"
 #include "tests/test_util.h"
 
 namespace anomalyd {

@@ -67,7 +67,9 @@ struct Records {
   Records(const Matrix& m, size_t first, size_t rows, const std::string& prefix)
       : values(m.data.begin() + first * m.cols,
                m.data.begin() + (first + rows) * m.cols),
-        dim(m.cols), times(rows, 0), labels(rows) {
+        dim(m.cols),
+        times(rows, 0),
+        labels(rows) {
     for (size_t i = 0; i < rows; ++i) ids.push_back(prefix + std::to_string(i));
   }
   RecordPart Part(bool contributions = false) const {
@@ -115,7 +117,8 @@ class EngineTest : public ::testing::Test {
     std::nth_element(s.begin(), s.begin() + 100, s.end());
     return s[100];
   }
-  void Serve(const std::string& stream, double threshold, pb::ThresholdMethod method) {
+  void Serve(const std::string& stream, double threshold,
+             pb::ThresholdMethod method) {
     ServingSnapshot& snap = serving_.snaps[stream];
     snap.model = *model_;
     snap.version = 3;
@@ -193,16 +196,18 @@ TEST_F(EngineTest, VerdictsAreTheModelsScoresJudgedAgainstTheThreshold) {
     std::vector<Records> records;
     size_t first = 0;
     for (size_t i = 0; i < c.part_rows.size(); ++i) {
-      records.emplace_back(*data_, first, c.part_rows[i], "p" + std::to_string(i) + "-");
+      records.emplace_back(*data_, first, c.part_rows[i],
+                           "p" + std::to_string(i) + "-");
       first += c.part_rows[i];
     }
     std::vector<RecordPart> parts;
-    for (size_t i = 0; i < records.size(); ++i) parts.push_back(records[i].Part(c.contributions[i]));
+    for (size_t i = 0; i < records.size(); ++i)
+      parts.push_back(records[i].Part(c.contributions[i]));
     engine.ScoreStream("cpu", parts, &sink);
     ASSERT_EQ(sink.scored.size(), 1u);
     const StreamVerdicts& v = sink.scored[0];
-    const bool asked = std::find(c.contributions.begin(), c.contributions.end(), true) !=
-                       c.contributions.end();
+    const bool asked = std::find(c.contributions.begin(), c.contributions.end(),
+                                 true) != c.contributions.end();
     EXPECT_EQ(v.stream, "cpu");
     EXPECT_EQ(v.dim, 4u);
     EXPECT_EQ(v.model_version, 3u);
@@ -231,11 +236,13 @@ TEST_F(EngineTest, VerdictsAreTheModelsScoresJudgedAgainstTheThreshold) {
       EXPECT_EQ(a.model_version, 3u);
       EXPECT_EQ(a.event_time_us, clock_.wall_us);  // no event time given: now
       EXPECT_EQ(a.scored_time_us, clock_.wall_us);
-      EXPECT_EQ(a.features, std::vector<float>(data_->data.begin() + r * 4,
-                                               data_->data.begin() + (r + 1) * 4));
+      EXPECT_EQ(a.features,
+                std::vector<float>(data_->data.begin() + r * 4,
+                                   data_->data.begin() + (r + 1) * 4));
       // Stored with contributions even when nobody asked for them.
       ASSERT_EQ(a.contributions.size(), 4u);
-      for (size_t j = 0; j < 4; ++j) EXPECT_NEAR(a.contributions[j], want.contributions[r * 4 + j], 1e-4);
+      for (size_t j = 0; j < 4; ++j)
+        EXPECT_NEAR(a.contributions[j], want.contributions[r * 4 + j], 1e-4);
     }
   }
 }
@@ -267,10 +274,10 @@ TEST_F(EngineTest, ReservoirSamplesNormalRecordsOnly) {
     size_t min_rows, max_rows;  // of 200 records
   };
   const Case cases[] = {
-      {0.0, 1e9, 0, 0},     // sampling off
-      {1.0, 1e9, 200, 200}, // every record normal, every one drawn
-      {1.0, -1e9, 0, 0},    // every record flagged: none drawn
-      {0.25, 1e9, 25, 75},  // about 50
+      {0.0, 1e9, 0, 0},      // sampling off
+      {1.0, 1e9, 200, 200},  // every record normal, every one drawn
+      {1.0, -1e9, 0, 0},     // every record flagged: none drawn
+      {0.25, 1e9, 25, 75},   // about 50
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.rate);
