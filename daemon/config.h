@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "daemon/recalibrator.h"
+#include "engine/recalibrator.h"
 #include "model/model.h"
 #include "proto/status.h"
 

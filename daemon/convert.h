@@ -2,6 +2,7 @@
 #ifndef ANOMALYD_DAEMON_CONVERT_H_
 #define ANOMALYD_DAEMON_CONVERT_H_
 
+#include "engine/method_names.h"  // ThresholdMethodName, ThresholdMethodFromName
 #include "proto/anomalyd.pb.h"
 #include "storage/types.h"
 
@@ -9,8 +10,6 @@ namespace anomalyd {
 
 void ToProto(const AnomalyRow& row, pb::Anomaly* out);
 void ToProto(const ModelRow& row, pb::ModelInfo* out);
-const char* ThresholdMethodName(pb::ThresholdMethod m);  // "pot", ...
-pb::ThresholdMethod ThresholdMethodFromName(const std::string& name);
 
 }  // namespace anomalyd
 

@@ -1,6 +1,7 @@
-// Service's I/O thread: binds the endpoints, decodes requests, hands score
-// work to the queue, answers errors at once, and forwards what the other
-// threads put in the outbox.
+// Service's requests on the I/O thread: decodes them, hands score work to
+// the queue (or scores a lone small request here), answers errors at once,
+// and sends replies without blocking. The loop that calls these is in
+// io_thread.cc.
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -11,23 +12,11 @@
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"
+#include "daemon/reply_encoder.h"
 #include "daemon/service.h"
 
 namespace anomalyd {
 namespace {
-
-// The I/O loop wakes at least this often to check signals and the watchdog.
-constexpr std::chrono::milliseconds kPollInterval(100);
-// How long the last replies may take to leave on shutdown.
-constexpr int kShutdownLingerMs = 2000;
-// Largest message the alerts endpoint takes from a subscriber.
-constexpr int kMaxSubscriptionBytes = 1024;
-// Replies queued per client before further ones are dropped (and counted):
-// ten times what ZeroMQ allows by default, enough for thousands of requests
-// in flight, while bounding what a client that sends but never reads can
-// cost (a few MB of single-record replies, ~250 MB of columnar replies to
-// 1024-record batches).
-constexpr int kReplyQueueBound = 10'000;
 
 // Splits a ROUTER message into routing frames and the payload. Clients use
 // DEALER ([identity][payload]) or REQ ([identity][""][payload]); anything
@@ -49,53 +38,6 @@ bool SplitRouterMessage(std::vector<zmq::message_t>& frames, Origin* origin,
   // Keep a REQ client's delimiter so that it still gets its error.
   if (frames.size() > 1 && frames[1].size() == 0) origin->envelope.emplace_back();
   return false;
-}
-
-// zmq::poll that treats an interrupting signal as "nothing happened": the
-// loop checks the signal flags right after.
-void Poll(std::vector<zmq::pollitem_t>& items, std::chrono::milliseconds timeout) {
-  try {
-    zmq::poll(items, timeout);
-  } catch (const zmq::error_t& e) {
-    if (e.num() != EINTR) throw;
-    for (auto& i : items) i.revents = 0;
-  }
-}
-
-// Sizes the reply for the request's records: one ScoreResult each, or one
-// element of each column.
-Status PresizeReply(const std::vector<ScorePart>& parts, PendingReply* reply) {
-  size_t n = 0;
-  for (const ScorePart& p : parts) n += p.rows();
-  const int rows = static_cast<int>(n);
-  pb::ScoreResponse* score = reply->response.mutable_score();
-  if (!reply->columnar) {
-    score->mutable_results()->Reserve(rows);
-    for (int i = 0; i < rows; ++i) score->add_results();
-    return Status::OK();
-  }
-  pb::ScoreColumns* c = score->mutable_columns();
-  c->mutable_reconstruction()->Resize(rows, 0.0f);
-  c->mutable_kl()->Resize(rows, 0.0f);
-  c->mutable_score()->Resize(rows, 0.0f);
-  c->mutable_p_value()->Resize(rows, 0.0);
-  c->mutable_flagged()->Resize(rows, false);
-  c->mutable_stored()->Resize(rows, false);
-  c->mutable_threshold()->Resize(rows, 0.0f);
-  c->mutable_model_version()->Resize(rows, 0u);
-  if (reply->contributions) {
-    for (const ScorePart& p : parts) {
-      if (p.dim != parts.front().dim) {
-        return Status::InvalidArgument(
-            "a columnar reply with contributions needs records of one "
-            "dimension; this request mixes streams of " +
-            std::to_string(parts.front().dim) + " and " + std::to_string(p.dim) +
-            " features");
-      }
-    }
-    c->mutable_contributions()->Resize(rows * static_cast<int>(parts.front().dim), 0.0f);
-  }
-  return Status::OK();
 }
 
 // The records a score request carries, as the queue counts them.
@@ -354,13 +296,6 @@ void Service::AnswerFailure(zmq::socket_t& socket, const Origin& origin, uint64_
   SendError(socket, origin, id, Status::Internal(std::string("request failed: ") + e.what()));
 }
 
-zmq::socket_t* Service::SocketFor(char tag) {
-  if (tag == kAlertTag) return alerts_.get();
-  if (tag == static_cast<char>(Endpoint::kScore)) return score_.get();
-  if (tag == static_cast<char>(Endpoint::kControl)) return control_.get();
-  return nullptr;
-}
-
 void Service::Reply(const Origin& origin, const std::string& payload) {
   zmq::socket_t* target = SocketFor(static_cast<char>(origin.endpoint));
   if (target != nullptr) Send(*target, origin, payload);
@@ -371,155 +306,6 @@ bool Service::ScoreHere(uint64_t records) const {
   // queue, the scorer thread takes them in batches beside this one.
   constexpr int kInlineBurst = 8;
   return records <= config_.batcher.inline_max_records && burst_ < kInlineBurst;
-}
-
-void Service::ForwardOutbox(zmq::socket_t& outbox) {
-  std::vector<zmq::message_t> frames;
-  while (zmq::recv_multipart(outbox, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
-    if (frames.size() >= 2) {
-      const char tag = *static_cast<const char*>(frames[0].data());
-      zmq::socket_t* target = SocketFor(tag);
-      if (target != nullptr) {
-        std::vector<zmq::const_buffer> parts;
-        for (size_t i = 1; i < frames.size(); ++i) {
-          parts.push_back(zmq::buffer(frames[i].data(), frames[i].size()));
-        }
-        SendFrames(*target, parts);
-      }
-    }
-    frames.clear();
-  }
-}
-
-Status Service::Run(Signals* signals) {
-  signals_ = signals;
-  auto bind = [&](std::unique_ptr<zmq::socket_t>& sock, zmq::socket_type type,
-                  const std::string& addr, const char* name) -> Status {
-    if (addr.empty()) return Status::OK();
-    sock = std::make_unique<zmq::socket_t>(ctx_, type);
-    sock->set(zmq::sockopt::linger, kShutdownLingerMs);
-    // Beyond twice the configured maximum ZeroMQ drops the peer before we
-    // ever see the message; between the two we answer TOO_LARGE. What
-    // reaches PUB are subscriptions (a byte and a stream name of at most
-    // 128): a subscriber sending more is dropped instead of its "topic"
-    // being kept in memory.
-    sock->set(zmq::sockopt::maxmsgsize,
-              type == zmq::socket_type::pub
-                  ? int64_t{kMaxSubscriptionBytes}
-                  : static_cast<int64_t>(2 * config_.limits.max_message_bytes + 4096));
-    if (type == zmq::socket_type::router) {
-      // ZeroMQ's default bound (1000 messages per client) with
-      // router_mandatory off discarded replies without a word once a
-      // client had ~500 requests in flight. Replies may now queue up to
-      // kReplyQueueBound per client; beyond that (a client that sends and
-      // never reads), or to a client that left, Send reports the failure
-      // and the reply is dropped, counted and logged.
-      sock->set(zmq::sockopt::sndhwm, kReplyQueueBound);
-      sock->set(zmq::sockopt::router_mandatory, true);
-    }
-    if (auth_) auth_->Secure(*sock, name);  // CURVE options must precede bind
-    try {
-      sock->bind(addr);
-    } catch (const zmq::error_t& e) {
-      return Status::IoError(std::string("cannot bind ") + name + " endpoint " + addr + ": " + e.what());
-    }
-    spdlog::info("{} endpoint on {}", name, addr);
-    return Status::OK();
-  };
-  outbox_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pull);
-  outbox_->set(zmq::sockopt::rcvhwm, 0);
-  outbox_->bind(kOutboxAddress);
-  ANOMALYD_RETURN_IF_ERROR(bind(score_, zmq::socket_type::router, config_.endpoints.score, "score"));
-  ANOMALYD_RETURN_IF_ERROR(bind(ingest_, zmq::socket_type::pull, config_.endpoints.ingest, "ingest"));
-  ANOMALYD_RETURN_IF_ERROR(bind(control_, zmq::socket_type::router, config_.endpoints.control, "control"));
-  ANOMALYD_RETURN_IF_ERROR(bind(alerts_, zmq::socket_type::pub, config_.endpoints.alerts, "alerts"));
-  ANOMALYD_RETURN_IF_ERROR(bind(metrics_http_, zmq::socket_type::stream, config_.endpoints.metrics, "metrics"));
-
-  writer_->Start();
-  scorer_->Start();
-  queries_->Start();
-  ANOMALYD_RETURN_IF_ERROR(TrainConfiguredBaselines());
-  Notify("READY=1");
-  Notify("STATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)");
-  spdlog::info("anomalyd ready: {} stream(s)", streams_.Names().size());
-
-  const uint64_t watchdog_us = WatchdogIntervalMicros();
-  auto last_ping = std::chrono::steady_clock::now();
-  std::vector<zmq::pollitem_t> items = {
-      {outbox_->handle(), 0, ZMQ_POLLIN, 0},
-      {score_->handle(), 0, ZMQ_POLLIN, 0},
-      {control_->handle(), 0, ZMQ_POLLIN, 0},
-  };
-  const size_t ingest_at = items.size();
-  if (ingest_) items.push_back({ingest_->handle(), 0, ZMQ_POLLIN, 0});
-  const size_t metrics_at = items.size();
-  if (metrics_http_) items.push_back({metrics_http_->handle(), 0, ZMQ_POLLIN, 0});
-  while (!signals->stop.load()) {
-    Poll(items, kPollInterval);
-    try {
-    if (items[0].revents & ZMQ_POLLIN) ForwardOutbox(*outbox_);
-    // A bounded number of messages per socket per turn keeps every
-    // endpoint (control during a flood) served.
-    for (int k = 0; k < 256 && (items[1].revents & ZMQ_POLLIN); ++k) {
-      if (!(score_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
-      burst_ = k;
-      OnScoreSocket(*score_, Endpoint::kScore);
-    }
-    if (items[2].revents & ZMQ_POLLIN) {
-      while (control_->get(zmq::sockopt::events) & ZMQ_POLLIN) OnControlSocket();
-    }
-    if (metrics_http_ && (items[metrics_at].revents & ZMQ_POLLIN)) {
-      while (metrics_http_->get(zmq::sockopt::events) & ZMQ_POLLIN) OnMetricsSocket();
-    }
-    if (ingest_ && (items[ingest_at].revents & ZMQ_POLLIN)) {
-      for (int k = 0; k < 256; ++k) {
-        if (!(ingest_->get(zmq::sockopt::events) & ZMQ_POLLIN)) break;
-        burst_ = k;
-        OnScoreSocket(*ingest_, Endpoint::kIngest);
-      }
-    }
-    } catch (const std::exception& e) {
-      // One bad message or a transient socket error must not end the
-      // service: log it and serve the next one.
-      spdlog::error("I/O loop: {}", e.what());
-    }
-    if (signals->reload.exchange(false)) Reload();
-    if (watchdog_us > 0) {
-      const auto now = std::chrono::steady_clock::now();
-      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 now.time_since_epoch()).count();
-      // Ping only while the scorer turns: a wedged scoring thread must get
-      // the daemon restarted.
-      if (now - last_ping > std::chrono::microseconds(watchdog_us / 3) &&
-          now_us - scorer_->heartbeat_us() < static_cast<int64_t>(watchdog_us / 2)) {
-        Notify("WATCHDOG=1");
-        last_ping = now;
-      }
-    }
-  }
-
-  spdlog::info("stopping: draining {} queued record(s)", queue_->records());
-  Notify("STOPPING=1");
-  // Stop taking work, let the scorer and writer finish, and keep forwarding
-  // their replies until they are done.
-  queue_->Close();
-  std::atomic<bool> drained{false};
-  std::thread drainer([&] {
-    scorer_->Join();
-    retrainer_->Shutdown();
-    queries_->Stop();
-    writer_->Stop();
-    drained = true;
-  });
-  std::vector<zmq::pollitem_t> out = {{outbox_->handle(), 0, ZMQ_POLLIN, 0}};
-  while (!drained.load()) {
-    Poll(out, std::chrono::milliseconds(10));
-    ForwardOutbox(*outbox_);
-  }
-  drainer.join();
-  ForwardOutbox(*outbox_);
-  spdlog::info("stopped");
-  return Status::OK();
 }
 
 }  // namespace anomalyd

@@ -9,6 +9,7 @@
 #define ANOMALYD_DAEMON_OUTBOX_H_
 
 #include <string>
+#include <vector>
 #include <zmq.hpp>
 
 #include "daemon/work.h"
@@ -54,21 +55,6 @@ class Outbox : public ReplySink {
  private:
   zmq::socket_t socket_;
 };
-
-// Sends the reply of `pending` (its error alone when it has one). No-op for
-// ingest, which has nobody to answer.
-inline void SendPending(ReplySink& outbox, PendingReply& pending) {
-  if (pending.origin.endpoint == Endpoint::kIngest) return;
-  if (pending.response.has_error() && pending.response.error().code() != pb::OK) {
-    pending.response.clear_score();
-  }
-  outbox.Reply(pending.origin, pending.response.SerializeAsString());
-  if (pending.latency != nullptr) {
-    pending.latency->Observe(std::chrono::duration<double>(
-                                 std::chrono::steady_clock::now() - pending.received)
-                                 .count());
-  }
-}
 
 }  // namespace anomalyd
 

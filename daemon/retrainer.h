@@ -21,7 +21,7 @@
 
 #include "daemon/state_dir.h"
 #include "daemon/streams.h"
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
 #include "model/model.h"
 
 namespace anomalyd {

@@ -25,10 +25,10 @@
 #include "daemon/reply_budget.h"
 #include "daemon/retrainer.h"
 #include "daemon/state_dir.h"
-#include "daemon/scorer_loop.h"
+#include "daemon/scorer_thread.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
 #include "storage/store.h"
 
 namespace anomalyd {
@@ -82,7 +82,27 @@ class Service : private ReplySink {
   ScoringOptions MakeScoringOptions();
   void Reload();
 
-  // I/O thread (frontend.cc).
+  // I/O thread (io_thread.cc): the endpoint table and the loop.
+  // One endpoint: the socket it is bound to and the handler of its
+  // messages.
+  struct EndpointRow {
+    const char* name;                        // "score": logs and errors
+    std::unique_ptr<zmq::socket_t>* socket;  // stays null when address is ""
+    zmq::socket_type type;
+    const std::string* address;              // from config_.endpoints
+    int per_turn;                            // messages per poll turn; 0: all waiting
+    void (Service::*on_message)();           // handles one message; null: not read
+  };
+  // Every endpoint, in the order they are bound and polled.
+  std::vector<EndpointRow> Endpoints();
+  // Binds row's socket when it has an address. IO_ERROR naming it on failure.
+  Status Bind(const EndpointRow& row);
+  // Handles the messages waiting on a readable endpoint (per_turn at most).
+  void Serve(const EndpointRow& row);
+  void OnScoreMessage();   // one message of the score endpoint
+  void OnIngestMessage();  // one message of the ingest endpoint
+
+  // Requests on the I/O thread (frontend.cc).
   // Receives one message and decodes it; false (after answering any error)
   // when there is no valid request to handle.
   bool ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin,

@@ -13,30 +13,22 @@
 #include <string>
 #include <vector>
 
+#include "engine/serving.h"
 #include "model/model.h"
 #include "proto/anomalyd.pb.h"
 
 namespace anomalyd {
 
-// What the scorer needs of a stream for one batch; immutable once taken.
-struct ServingSnapshot {
-  std::shared_ptr<const Model> model;  // null when the stream has none
-  uint32_t version = 0;
-  double threshold = 0;
-  pb::ThresholdMethod method = pb::QUANTILE;
-  // Bumped on every change made outside the scorer (new model, rollback,
-  // calibrate): the scorer then restarts its recalibration window.
-  uint64_t epoch = 0;
-};
-
-class StreamRegistry {
+// The daemon's ServingSource: the engine reads snapshots and sets
+// recalibrated thresholds through it.
+class StreamRegistry : public ServingSource {
  public:
   StreamRegistry() = default;
   StreamRegistry(const StreamRegistry&) = delete;
   StreamRegistry& operator=(const StreamRegistry&) = delete;
 
   // The stream's snapshot; model is null when the stream is unknown.
-  ServingSnapshot Snapshot(const std::string& stream) const;
+  ServingSnapshot Snapshot(const std::string& stream) const override;
   // The stream's feature count, or -1 without a model.
   int64_t DimensionOf(const std::string& stream) const;
   std::vector<std::string> Names() const;
@@ -50,9 +42,11 @@ class StreamRegistry {
                     pb::ThresholdMethod method);
   // Sets a threshold computed by the scorer's recalibration, unless the
   // stream changed since `epoch` (then the value is stale and dropped).
-  bool SetRecalibrated(const std::string& stream, double value, uint64_t epoch);
+  bool SetRecalibrated(const std::string& stream, double value,
+                       uint64_t epoch) override;
 
-  void CountScored(const std::string& stream, uint64_t scored, uint64_t flagged);
+  void CountScored(const std::string& stream, uint64_t scored,
+                   uint64_t flagged) override;
 
   // Marks a stream whose registered model could not be loaded: it serves
   // nothing (DimensionOf -1) and status shows `error` with the version,

@@ -1,29 +1,40 @@
-// ScoringLoop: the batcher and judge. One thread takes work items from the
-// queue (records of many requests), scores each stream's records as one
-// tensor with the stream's current model, flags scores above the stream's
-// threshold, feeds recalibration and the sample reservoir, and hands the
-// result to the writer (which commits, publishes alerts and replies).
-#ifndef ANOMALYD_DAEMON_SCORER_LOOP_H_
-#define ANOMALYD_DAEMON_SCORER_LOOP_H_
+// ScoringLoop: the scorer thread. It takes work items from the queue
+// (records of many requests), groups them by stream and has the Engine
+// score each group as one batch; the verdicts then go into the replies
+// (through the reply encoder) and, with the anomalies, samples and
+// thresholds to store, to the writer (which commits, publishes alerts and
+// sends the replies that wait for the commit). Which replies wait for the
+// commit (durability) and which endpoint has no reply (ingest) is decided
+// here, not in the engine.
+//
+// Thread-safe: Start/Join from the owner; Reconfigure from any thread;
+// TryScoreNow from the I/O thread. The engine, options_ and the batch in
+// hand belong to whoever holds work_mu_ (the scorer thread, or the I/O
+// thread in TryScoreNow).
+#ifndef ANOMALYD_DAEMON_SCORER_THREAD_H_
+#define ANOMALYD_DAEMON_SCORER_THREAD_H_
 
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <random>
 #include <string>
 #include <thread>
 #include <zmq.hpp>
 
 #include "daemon/config.h"
 #include "daemon/outbox.h"
-#include "daemon/recalibrator.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
+#include "engine/engine.h"
+#include "engine/recalibrator.h"
 
 namespace anomalyd {
 
 struct ScoringOptions {
+  // The engine's part: recalibration, reservoir_rate and seed.
+  EngineOptions engine() const;
+
   BatcherOptions batcher;
   RecalibrationOptions recalibration;
   bool durable_replies = true;   // storage.durability == "commit"
@@ -65,25 +76,19 @@ class ScoringLoop {
   void ScoreItems(std::vector<WorkItem>& items, ReplySink& sink);
   void ScoreStream(const std::string& stream, std::vector<WorkItem*>& items,
                    ScoredBatch* job, ReplySink& outbox);
-  void Fail(std::vector<WorkItem*>& items, const Status& s, ReplySink& outbox);
 
   zmq::context_t& ctx_;
   ScoringOptions options_;
   std::mutex options_mu_;
   ScoringOptions pending_options_;
   std::atomic<bool> options_changed_{false};
-  // Held while a batch is scored, by the loop or by TryScoreNow: options_,
-  // recal_ and rng_ belong to whoever holds it.
+  // Held while a batch is scored, by the loop or by TryScoreNow: options_
+  // and engine_ belong to whoever holds it.
   std::mutex work_mu_;
   WorkQueue* queue_;
   StreamRegistry* streams_;
   Writer* writer_;
-  struct Recal {
-    uint64_t epoch = ~0ull;
-    std::unique_ptr<Recalibrator> r;
-  };
-  std::map<std::string, Recal> recal_;
-  std::mt19937_64 rng_;
+  Engine engine_;
   std::atomic<int64_t> heartbeat_us_{0};
   std::atomic<uint64_t> batches_{0};
   std::thread thread_;
@@ -91,4 +96,4 @@ class ScoringLoop {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_SCORER_LOOP_H_
+#endif  // ANOMALYD_DAEMON_SCORER_THREAD_H_

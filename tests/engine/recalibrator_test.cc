@@ -1,4 +1,4 @@
-#include "daemon/recalibrator.h"
+#include "engine/recalibrator.h"
 
 #include <random>
 

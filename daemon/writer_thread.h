@@ -9,8 +9,8 @@
 // and the next successful commit clears it. A database file deleted,
 // replaced or truncated under the daemon is noticed after the next commit
 // and stays a fault until a restart.
-#ifndef ANOMALYD_DAEMON_WRITER_H_
-#define ANOMALYD_DAEMON_WRITER_H_
+#ifndef ANOMALYD_DAEMON_WRITER_THREAD_H_
+#define ANOMALYD_DAEMON_WRITER_THREAD_H_
 
 #include <atomic>
 #include <condition_variable>
@@ -128,4 +128,4 @@ class Writer {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_WRITER_H_
+#endif  // ANOMALYD_DAEMON_WRITER_THREAD_H_

@@ -12,8 +12,8 @@
 // max_drift in all, until a retrain sets a new base.
 //
 // Not thread-safe: owned by the thread that scores the stream.
-#ifndef ANOMALYD_DAEMON_RECALIBRATOR_H_
-#define ANOMALYD_DAEMON_RECALIBRATOR_H_
+#ifndef ANOMALYD_ENGINE_RECALIBRATOR_H_
+#define ANOMALYD_ENGINE_RECALIBRATOR_H_
 
 #include <cstdint>
 #include <deque>
@@ -72,4 +72,4 @@ class Recalibrator {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_RECALIBRATOR_H_
+#endif  // ANOMALYD_ENGINE_RECALIBRATOR_H_

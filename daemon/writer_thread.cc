@@ -1,10 +1,11 @@
-#include "daemon/writer.h"
+#include "daemon/writer_thread.h"
 
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 
 #include "daemon/convert.h"
+#include "daemon/reply_encoder.h"
 
 namespace anomalyd {
 
@@ -180,12 +181,7 @@ void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
     for (ScoredBatch& b : batches) {
       for (auto& [reply, index] : b.anomaly_results) {
         if (reply && s.ok()) {
-          pb::ScoreResponse* score = reply->response.mutable_score();
-          if (reply->columnar) {
-            score->mutable_columns()->set_stored(index, true);
-          } else {
-            score->mutable_results(index)->set_stored(true);
-          }
+          MarkStored(index, reply.get());
         }
         pb::Alert alert;
         alert.set_stream(rows[k].stream);
