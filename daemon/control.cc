@@ -159,8 +159,9 @@ void Service::Rollback(const Origin& origin, uint64_t id,
       t.value = model->meta().threshold().value();
       t.window = model->meta().threshold().sample_count();
       s = store.AppendThreshold(&t);
+      const pb::ThresholdMethod method = model->meta().threshold().method();
       streams_.Install(stream, std::shared_ptr<const Model>(std::move(model)), to,
-                       t.value, ThresholdMethodFromName(t.method));
+                       t.value, method);
       spdlog::info("stream '{}' rolled back to version {}", stream, to);
     }
     if (!s.ok()) {

@@ -167,7 +167,6 @@ void ScoringLoop::ScoreItems(std::vector<WorkItem>& items, ReplySink& sink) {
   for (const WorkItem& w : items) job.records += w.part.rows();
   for (auto& [stream, group] : by_stream) ScoreStream(stream, group, &job, sink);
   writer_->Submit(std::move(job));
-  ++batches_;
 }
 
 void ScoringLoop::ScoreStream(const std::string& stream,

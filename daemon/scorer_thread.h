@@ -58,7 +58,6 @@ class ScoringLoop {
   // Steady-clock microseconds of the loop's last turn: the watchdog checks
   // that the scorer is alive.
   int64_t heartbeat_us() const { return heartbeat_us_.load(); }
-  uint64_t batches() const { return batches_.load(); }
 
   // Applies new options (SIGHUP); taken at the next batch.
   void Reconfigure(const ScoringOptions& options);
@@ -90,7 +89,6 @@ class ScoringLoop {
   Writer* writer_;
   Engine engine_;
   std::atomic<int64_t> heartbeat_us_{0};
-  std::atomic<uint64_t> batches_{0};
   std::thread thread_;
 };
 

@@ -165,8 +165,15 @@ Status Service::RestoreStreams(Store& store) {
     ThresholdRow latest;
     if (store.LatestThreshold(row.stream, &latest).ok() &&
         latest.model_version == row.version) {
-      threshold = latest.value;
-      method = ThresholdMethodFromName(latest.method.substr(latest.method.rfind('-') + 1));
+      pb::ThresholdMethod latest_method;
+      Status ms = ThresholdMethodFromName(latest.method, &latest_method);
+      if (ms.ok()) {
+        threshold = latest.value;
+        method = latest_method;
+      } else {
+        spdlog::warn("stream '{}': the latest threshold row is unusable ({}); serving "
+                     "the model's own threshold", row.stream, ms.ToString());
+      }
     }
     spdlog::info("stream '{}': restored version {} ({} features, threshold {})",
                  row.stream, row.version, model->dim(), threshold);

@@ -60,11 +60,6 @@ std::string Writer::last_error() const {
   return last_error_;
 }
 
-uint64_t Writer::pending() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return batches_.size() + tasks_.size();
-}
-
 void Writer::CheckFile(Store& store) {
   if (!damaged_.ok()) return;  // stays damaged until a restart
   Status s = store.CheckFile();

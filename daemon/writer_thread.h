@@ -91,7 +91,6 @@ class Writer {
   std::string last_error() const;
   // Flagged records whose commit failed (storage faults), since start.
   uint64_t unstored() const { return unstored_.load(); }
-  uint64_t pending() const;
 
  private:
   void Run();

@@ -1,5 +1,7 @@
 #include "engine/method_names.h"
 
+#include "model/model.h"
+
 namespace anomalyd {
 
 const char* ThresholdMethodName(pb::ThresholdMethod m) {
@@ -13,10 +15,10 @@ const char* ThresholdMethodName(pb::ThresholdMethod m) {
   }
 }
 
-pb::ThresholdMethod ThresholdMethodFromName(const std::string& name) {
-  if (name == "quantile") return pb::QUANTILE;
-  if (name == "fixed") return pb::FIXED;
-  return pb::POT;
+Status ThresholdMethodFromName(const std::string& name, pb::ThresholdMethod* out) {
+  static const std::string kRecalibrated = "recalibrated-";
+  const bool prefixed = name.compare(0, kRecalibrated.size(), kRecalibrated) == 0;
+  return ParseThresholdMethod(prefixed ? name.substr(kRecalibrated.size()) : name, out);
 }
 
 }  // namespace anomalyd

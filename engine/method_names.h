@@ -7,12 +7,16 @@
 #include <string>
 
 #include "proto/anomalyd.pb.h"  // pb::ThresholdMethod (an enum, no wire message)
+#include "proto/status.h"
 
 namespace anomalyd {
 
 const char* ThresholdMethodName(pb::ThresholdMethod m);  // "pot", ...
-// The method named `name`; POT for any name it does not know.
-pb::ThresholdMethod ThresholdMethodFromName(const std::string& name);
+// The method stored under `name` (a ThresholdMethodName, optionally with
+// the "recalibrated-" prefix). INVALID_ARGUMENT naming it for any other
+// name: the names themselves are model/'s (ParseThresholdMethod), the one
+// list of them.
+Status ThresholdMethodFromName(const std::string& name, pb::ThresholdMethod* out);
 
 }  // namespace anomalyd
 

@@ -72,8 +72,6 @@ class FusedScorer {
 
   // Forces the portable kernel (tests compare both with LibTorch).
   void set_portable(bool portable) { portable_ = portable; }
-  // True when the AVX/FMA kernel is in use.
-  bool vectorised() const { return !portable_; }
 
  private:
   struct Scratch;
