@@ -1,5 +1,7 @@
 #include "daemon/config.h"
 
+#include "daemon/protocol.h"  // kMaxStreamName
+
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -290,8 +292,9 @@ Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* ou
   if (t == nullptr) return Status::OK();
   for (const auto& [name, node] : *t) {
     const std::string stream(name.str());
-    if (stream.empty() || stream.size() > 128) {
-      return Status::InvalidArgument("streams: names must be 1..128 characters");
+    if (stream.empty() || stream.size() > kMaxStreamName) {
+      return Status::InvalidArgument("streams: names must be 1.." +
+                                     std::to_string(kMaxStreamName) + " bytes");
     }
     if (!node.is_table()) {
       return Status::InvalidArgument("streams." + stream + ": must be a table");
