@@ -268,7 +268,7 @@ void Retrainer::Finish(const RetrainJob& job, Run* run, const Status& s) {
   run->done = true;
 }
 
-Status Retrainer::Register(const RetrainJob& job, const std::string& rel_path,
+Status Retrainer::Register(const RetrainJob& job, Run* run, const std::string& rel_path,
                            std::shared_ptr<const Model> ready) {
   // Complete the reserved row, activate it and record the first threshold
   // in one writer task; swap the model in only once that is committed.
@@ -299,6 +299,9 @@ Status Retrainer::Register(const RetrainJob& job, const std::string& rel_path,
                         ready->meta().threshold().method());
       spdlog::info("stream '{}' now serves version {} on {} (threshold {})", job.stream,
                    job.version, ready->device(), ready->meta().threshold().value());
+      // Ended as the new version becomes visible: a client that sees it
+      // serve may retrain again at once.
+      Finish(job, run, st);
     }
     registered.set_value(st);
   });
@@ -337,12 +340,11 @@ void Retrainer::Train(RetrainJob job, Run* run) {
     s = model->Save(dir);
   }
   if (s.ok()) {
-    s = Register(job, rel, std::shared_ptr<const Model>(std::move(model)));
-    if (!s.ok()) {
-      s = s.WithContext("registering version " + std::to_string(job.version));
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);  // its row is given back below
-    }
+    s = Register(job, run, rel, std::shared_ptr<const Model>(std::move(model)));
+    if (s.ok()) return;  // Register finished the run
+    s = s.WithContext("registering version " + std::to_string(job.version));
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);  // its row is given back below
   }
   Finish(job, run, s);
 }

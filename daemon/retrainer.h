@@ -115,8 +115,9 @@ class Retrainer {
   Status CanStartLocked(const std::string& stream) const;
   void Train(RetrainJob job, Run* run);
   Status LoadData(RetrainJob& job, const std::atomic<bool>& cancel);
-  // Registers, activates and installs the saved bundle (writer thread).
-  Status Register(const RetrainJob& job, const std::string& rel_path,
+  // Registers, activates and installs the saved bundle (on the writer
+  // thread), and on success Finishes the run there, as the model goes in.
+  Status Register(const RetrainJob& job, Run* run, const std::string& rel_path,
                   std::shared_ptr<const Model> model);
   void Finish(const RetrainJob& job, Run* run, const Status& s);
 
