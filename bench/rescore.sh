@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Other score formulas on the bundles `bench/quality.sh --keep DIR` trained:
-# runs anomalyd_bench_rescore (bench/rescore.cc, which lists the terms and
+# runs anomalyd_model_rescore (model/experiments/rescore.cc, which lists the terms and
 # formulas) on every data set kept in DIR and prints, per formula,
 # ROC-AUC / PR-AUC / F1-over-best-F1 for each set and their means.
 #
 #   bench/rescore.sh --keep DIR [--build DIR] [--data DIR]
 #
 #   --keep DIR    bundles kept by bench/quality.sh --keep (required)
-#   --build DIR   build directory holding bench/anomalyd_bench_rescore
+#   --build DIR   build directory holding model/anomalyd_model_rescore
 #                 (default: build)
 #   --data DIR    folder of data sets (default: ../shared/data/adbench from
 #                 the repository root)
@@ -27,9 +27,9 @@ while [[ $# -gt 0 ]]; do
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
-tool="$build/bench/anomalyd_bench_rescore"
+tool="$build/model/anomalyd_model_rescore"
 [[ -n "$keep" && -d "$keep" ]] || die "--keep DIR of kept bundles is required"
-[[ -x "$tool" ]] || die "no $tool (build the anomalyd_bench_rescore target)"
+[[ -x "$tool" ]] || die "no $tool (build the anomalyd_model_rescore target)"
 
 for dir in "$data"/*/; do
   name=$(basename "$dir")

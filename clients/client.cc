@@ -1,5 +1,7 @@
 #include "clients/client.h"
 
+#include <atomic>
+#include <cstring>
 #include <random>
 
 namespace anomalyd {
@@ -22,10 +24,39 @@ Client::Client(zmq::context_t& ctx, std::string endpoint,
 }
 
 void Client::Reconnect() {
+  if (monitor_) {
+    zmq_socket_monitor(socket_->handle(), nullptr, 0);  // stop it
+    monitor_.reset();
+  }
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 0);
   SetCurveClient(*socket_, curve_);
+  if (curve_.enabled()) {
+    static std::atomic<uint64_t> monitors{0};
+    const std::string address =
+        "inproc://anomalyd-client-monitor-" + std::to_string(monitors++);
+    // Without a monitor a refused key still ends in the timeout.
+    if (zmq_socket_monitor(socket_->handle(), address.c_str(),
+                           ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) == 0) {
+      monitor_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+      monitor_->set(zmq::sockopt::linger, 0);
+      monitor_->connect(address);
+    }
+  }
   socket_->connect(endpoint_);
+}
+
+bool Client::HandshakeRefused() {
+  bool refused = false;
+  for (;;) {
+    // An event is two frames: 2 bytes of event, 4 of value; the address.
+    zmq::message_t event, address;
+    if (!monitor_->recv(event, zmq::recv_flags::dontwait)) return refused;
+    if (event.more()) (void)monitor_->recv(address, zmq::recv_flags::dontwait);
+    uint16_t id = 0;
+    if (event.size() >= sizeof id) std::memcpy(&id, event.data(), sizeof id);
+    if (id == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) refused = true;
+  }
 }
 
 Status Client::Call(pb::Request request, pb::Response* response) {
@@ -38,12 +69,22 @@ Status Client::Call(pb::Request request, pb::Response* response) {
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
-      zmq::pollitem_t item{socket_->handle(), 0, ZMQ_POLLIN, 0};
-      if (left.count() <= 0 || zmq::poll(&item, 1, left) == 0) {
+      zmq::pollitem_t items[] = {
+          {socket_->handle(), 0, ZMQ_POLLIN, 0},
+          {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+      const int count = monitor_ ? 2 : 1;
+      if (left.count() <= 0 || zmq::poll(items, count, left) == 0) {
         Reconnect();
         return Status::IoError("no reply from " + endpoint_ + " within " +
                                std::to_string(timeout_.count()) + " ms");
       }
+      if (count == 2 && (items[1].revents & ZMQ_POLLIN) && HandshakeRefused()) {
+        Reconnect();
+        return Status(pb::UNAUTHENTICATED,
+                      endpoint_ + " refused this client's key (CURVE): it is not "
+                      "on the endpoint's allow-list");
+      }
+      if (!(items[0].revents & ZMQ_POLLIN)) continue;
       zmq::message_t msg;
       if (!socket_->recv(msg, zmq::recv_flags::dontwait)) continue;
       if (!response->ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {

@@ -35,7 +35,9 @@ class Client {
 
   // Sends `request` (its request_id is set by the client) and waits for the
   // reply. Transport failures are IO_ERROR (timeout: "no reply within ...");
-  // a reply that carries an error is returned as that error (its code and
+  // with CURVE keys, a server that refuses this client's key (ZAP) is
+  // UNAUTHENTICATED as soon as the handshake fails, not after the timeout.
+  // A reply that carries an error is returned as that error (its code and
   // message), with *response still filled.
   Status Call(pb::Request request, pb::Response* response);
 
@@ -43,12 +45,18 @@ class Client {
 
  private:
   void Reconnect();
+  // Whether the monitor reported that the server refused our key; reads
+  // the events waiting on it.
+  bool HandshakeRefused();
 
   zmq::context_t& ctx_;
   std::string endpoint_;
   std::chrono::milliseconds timeout_;
   CurveClientKeys curve_;
   std::unique_ptr<zmq::socket_t> socket_;
+  // With CURVE: the socket's monitor (ZMQ_EVENT_HANDSHAKE_FAILED_AUTH), so
+  // that a refused key is told apart from a server that does not answer.
+  std::unique_ptr<zmq::socket_t> monitor_;
   uint64_t next_id_ = 1;
 };
 

@@ -132,38 +132,10 @@ void Service::Rollback(const Origin& origin, uint64_t id,
               Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' is training"));
     return;
   }
-  const uint32_t to = r.to_version();
-  const std::string device = config_.train.device;
-  writer_->Post([this, origin, id, stream, to, device](Store& store, Outbox& outbox) {
-    std::vector<ModelRow> models;
-    Status s = store.ListModels(stream, &models);
-    const ModelRow* target = nullptr;
-    for (const ModelRow& m : models) {
-      if (m.version == to) target = &m;
-    }
-    if (s.ok() && target == nullptr) {
-      s = Status::NotFound("stream '" + stream + "' has no version " + std::to_string(to));
-    }
-    if (s.ok() && target->bundle_path.empty()) {
-      s = Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' version " +
-                                              std::to_string(to) + " is still being trained");
-    }
-    std::unique_ptr<Model> model;
-    if (s.ok()) s = Model::Load(state_->Resolve(target->bundle_path), device, &model);
-    if (s.ok()) s = store.ActivateModel(stream, to);
-    if (s.ok()) {
-      ThresholdRow t;
-      t.stream = stream;
-      t.model_version = to;
-      t.method = ThresholdMethodName(model->meta().threshold().method());
-      t.value = model->meta().threshold().value();
-      t.window = model->meta().threshold().sample_count();
-      s = store.AppendThreshold(&t);
-      const pb::ThresholdMethod method = model->meta().threshold().method();
-      streams_.Install(stream, std::shared_ptr<const Model>(std::move(model)), to,
-                       t.value, method);
-      spdlog::info("stream '{}' rolled back to version {}", stream, to);
-    }
+  RollbackJob job;
+  job.stream = stream;
+  job.to_version = r.to_version();
+  job.done = [this, origin, id](const Status& s, Outbox& outbox) {
     if (!s.ok()) {
       CountError(s.code());
       outbox.Reply(origin, EncodeError(id, s));
@@ -172,7 +144,9 @@ void Service::Rollback(const Origin& origin, uint64_t id,
     pb::Response resp;
     resp.set_request_id(id);
     outbox.Reply(origin, resp.SerializeAsString());
-  });
+  };
+  Status s = rollbacks_->Submit(std::move(job));
+  if (!s.ok()) SendError(*control_, origin, id, s);
 }
 
 Status Service::ComputeCalibration(const pb::CalibrateRequest& r, ThresholdRow* t,

@@ -145,6 +145,7 @@ Status Service::Run(Signals* signals) {
   writer_->Start();
   scorer_->Start();
   queries_->Start();
+  rollbacks_->Start();
   ANOMALYD_RETURN_IF_ERROR(TrainConfiguredBaselines());
   Notify("READY=1");
   Notify("STATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)");
@@ -196,6 +197,7 @@ Status Service::Run(Signals* signals) {
   std::thread drainer([&] {
     scorer_->Join();
     retrainer_->Shutdown();
+    rollbacks_->Stop();
     queries_->Stop();
     writer_->Stop();
     drained = true;

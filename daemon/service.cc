@@ -29,6 +29,7 @@ Service::~Service() {
   if (retrainer_) retrainer_->Shutdown();
   if (queue_) queue_->Close();
   if (scorer_) scorer_->Join();
+  if (rollbacks_) rollbacks_->Stop();
   if (queries_) queries_->Stop();
   if (writer_) writer_->Stop();
 }
@@ -99,6 +100,10 @@ Status Service::Open() {
   rto.max_trainings = config_.daemon.max_trainings;
   rto.max_training_states = config_.daemon.max_training_states;
   retrainer_ = std::make_unique<Retrainer>(rto, &streams_, writer_.get());
+  std::unique_ptr<Store> rollback_reader;
+  ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &rollback_reader).WithContext(db_path_));
+  rollbacks_ = std::make_unique<RollbackThread>(std::move(rollback_reader), state_.get(),
+                                                &streams_, writer_.get(), config_.train.device);
   scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(),
                                           &streams_, writer_.get());
   return Status::OK();

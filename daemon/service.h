@@ -22,6 +22,7 @@
 #include "daemon/metrics_http.h"
 #include "daemon/protocol.h"
 #include "daemon/query_thread.h"
+#include "daemon/rollback_thread.h"
 #include "daemon/reply_budget.h"
 #include "daemon/retrainer.h"
 #include "daemon/state_dir.h"
@@ -184,6 +185,7 @@ class Service : private ReplySink {
   std::unique_ptr<WorkQueue> queue_;
   std::unique_ptr<Writer> writer_;
   std::unique_ptr<Retrainer> retrainer_;
+  std::unique_ptr<RollbackThread> rollbacks_;
   std::unique_ptr<ScoringLoop> scorer_;
   Signals* signals_ = nullptr;
   Metrics metrics_;

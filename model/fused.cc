@@ -1,6 +1,7 @@
 #include "model/fused.h"
 
 #include "model/parallel.h"
+#include "model/score_formula.h"
 
 #include <algorithm>
 #include <cmath>
@@ -570,16 +571,18 @@ void FusedScorer::ScoreTile(const float* rows, size_t n, float* rec,
     }
   }
   const float inv = 1.0f / static_cast<float>(members_.size());
-  const float beta = arch_.beta();
+  const ScoreWeights w = ScoreWeights::Of(arch_);
   for (size_t r = 0; r < n; ++r) {
     if (members_.size() > 1) {
       rec[r] *= inv;
       kl[r] *= inv;
     }
-    score[r] = rec[r] + beta * kl[r];
-    if (density_weight > 0) {
-      score[r] += density_weight * s.density[r] * inv;
-      if (density) density[r] = s.density[r] * inv;
+    if (w.has_density()) {
+      const float dens = s.density[r] * inv;
+      score[r] = CombineScore(rec[r], kl[r], dens, w);
+      if (density) density[r] = dens;
+    } else {
+      score[r] = CombineScore(rec[r], kl[r], w);
     }
   }
   if (contrib && members_.size() > 1) {

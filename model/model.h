@@ -109,7 +109,8 @@ struct ScoreOutput {
   std::vector<float> kl;
   // reconstruction + score_beta * kl + density_weight * density, where
   // score_beta is Architecture.beta and density_weight
-  // Architecture.density_weight of meta().architecture().
+  // Architecture.density_weight of meta().architecture(): CombineScore in
+  // model/score_formula.h, the one definition both scoring paths use.
   std::vector<float> score;
   std::vector<double> p_value;       // share of holdout scores >= score
   // The latent density term (averaged over the ensemble, as the other

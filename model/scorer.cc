@@ -9,6 +9,7 @@
 
 #include "model/finite.h"
 #include "model/model_impl.h"
+#include "model/score_formula.h"
 #include "model/parallel.h"
 
 namespace anomalyd {
@@ -43,9 +44,9 @@ std::vector<LatentDensity> BuildDensities(const pb::BundleMeta& meta,
 }
 
 torch::Tensor CombinedScore(const BatchTerms& t, const pb::Architecture& arch) {
-  auto score = t.reconstruction + arch.beta() * t.kl;
-  if (t.density.defined()) score = score + arch.density_weight() * t.density;
-  return score;
+  const ScoreWeights w = ScoreWeights::Of(arch);
+  if (t.density.defined()) return CombineScore(t.reconstruction, t.kl, t.density, w);
+  return CombineScore(t.reconstruction, t.kl, w);
 }
 
 BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,

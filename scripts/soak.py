@@ -71,7 +71,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 LIBC = ctypes.CDLL(None)
 MAIN = "main"          # the stream under load
-FEATURES = 4           # b = 2a, d = c - a (tests/daemon/daemon_process.h)
+FEATURES = 4           # b = 2a, d = c - a (scripts/synthetic.awk)
 ANOMALY_SHARE = 0.02   # of scored records; each is answered flagged
 STATUS_POLL_S = 0.5    # between status requests while awaiting a retrain
 RETRAIN_OUTCOME_S = 120.0  # a retrain's outcome must show within this
@@ -118,14 +118,25 @@ def import_client(daemon, work_dir):
 
 
 # ---------------------------------------------------------------------------
-# Data (the generators of tests/daemon/daemon_process.h).
+# Data: rows of scripts/synthetic.awk, the one generator of the b = 2a
+# records outside the C++ tests (tests/synthetic.h there).
+
+POOL_ROWS = 100_000    # drawn from with replacement; about 1 s of awk
+_POOL = []
+
 
 def normal_rows(np, rng, n):
-    a = rng.normal(size=n)
-    c = 10 + 3 * rng.normal(size=n)
-    x = np.stack([a, 2 * a + 0.1 * rng.normal(size=n), c,
-                  c - a + 0.1 * rng.normal(size=n)], axis=1)
-    return x.astype(np.float32)
+    """n normal rows (float32, n x 4), drawn with replacement from a pool
+    made once by scripts/synthetic.awk."""
+    if not _POOL:
+        out = subprocess.run(
+            ["awk", "-v", f"n={POOL_ROWS}", "-v", "seed=11", "-v", "bad=0",
+             "-f", str(REPO / "scripts" / "synthetic.awk")],
+            check=True, capture_output=True, text=True).stdout
+        rows = [line.split(",")[1:5] for line in out.splitlines()[1:]]
+        _POOL.append(np.asarray(rows, dtype=np.float32))
+    pool = _POOL[0]
+    return pool[rng.integers(0, len(pool), size=n)]
 
 
 def write_csv(path, header, rows):

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -20,9 +21,12 @@
 #include <thread>
 #include <vector>
 
+#include "tests/synthetic.h"
+
 namespace anomalyd::testing {
 
-// n rows of 4 correlated features (b = 2a, d = c - a, plus noise) as CSV.
+// n rows of the synthetic features (tests/synthetic.h) as CSV; beyond 4
+// dims, a + c, a / 2 and then noisy copies.
 inline std::string BaselineCsv(size_t n, uint64_t seed, size_t dims = 4) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g(0, 1);
@@ -30,8 +34,9 @@ inline std::string BaselineCsv(size_t n, uint64_t seed, size_t dims = 4) {
   for (size_t j = 0; j < dims; ++j) out += (j ? ",f" : "f") + std::to_string(j);
   out += "\n";
   for (size_t i = 0; i < n; ++i) {
-    const double a = g(rng), c = 10 + 3 * g(rng);
-    double v[6] = {a, 2 * a + 0.1 * g(rng), c, c - a + 0.1 * g(rng), a + c, 0.5 * a};
+    const std::array<double, 4> r = SyntheticRow(rng, g);
+    const double a = r[0], c = r[2];
+    double v[6] = {a, r[1], c, r[3], a + c, 0.5 * a};
     for (size_t j = 0; j < dims; ++j) {
       out += (j ? "," : "") + std::to_string(v[j % 6] + (j >= 6 ? 0.1 * g(rng) : 0));
     }
@@ -43,8 +48,8 @@ inline std::string BaselineCsv(size_t n, uint64_t seed, size_t dims = 4) {
 // A normal record and a clearly anomalous one (b = 2a broken by 6 sd).
 inline std::vector<float> NormalRecord(std::mt19937_64& rng) {
   std::normal_distribution<float> g(0, 1);
-  const float a = g(rng), c = 10 + 3 * g(rng);
-  return {a, 2 * a + 0.1f * g(rng), c, c - a + 0.1f * g(rng)};
+  const std::array<float, 4> r = SyntheticRow(rng, g);
+  return {r.begin(), r.end()};
 }
 inline std::vector<float> AnomalousRecord(std::mt19937_64& rng) {
   std::vector<float> r = NormalRecord(rng);

@@ -2,26 +2,25 @@
 #ifndef ANOMALYD_TESTS_MODEL_MODEL_FIXTURE_H_
 #define ANOMALYD_TESTS_MODEL_MODEL_FIXTURE_H_
 
+#include <array>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "model/model.h"
+#include "tests/synthetic.h"
 
 namespace anomalyd::testing {
 
-// n rows of 4 correlated features: a = N(0,1), b = 2a + noise,
-// c = N(10, 3), d = c - a + noise. Normal data lie near a 2-D surface.
+// n rows of the synthetic features (tests/synthetic.h): b = 2a, d = c - a
+// plus noise. Normal data lie near a 2-D surface.
 inline Matrix CorrelatedData(size_t n, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> g(0, 1);
   Matrix m(n, 4);
   for (size_t i = 0; i < n; ++i) {
-    const float a = g(rng), c = 10 + 3 * g(rng);
-    m.at(i, 0) = a;
-    m.at(i, 1) = 2 * a + 0.1f * g(rng);
-    m.at(i, 2) = c;
-    m.at(i, 3) = c - a + 0.1f * g(rng);
+    const std::array<float, 4> r = SyntheticRow(rng, g);
+    for (size_t j = 0; j < 4; ++j) m.at(i, j) = r[j];
   }
   return m;
 }

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "model/model.h"
+#include "model/score_formula.h"
 #include "tests/model/model_fixture.h"
 #include "tests/test_util.h"
 
@@ -17,15 +18,15 @@ using testing::SmallTrainOptions;
 
 // Float tolerance of a sum of terms computed in a different order.
 void ExpectTermsAddUp(const Model& model, const ScoreOutput& out, size_t n) {
-  const float beta = model.meta().architecture().beta();
-  const float weight = model.meta().architecture().density_weight();
+  const ScoreWeights w = ScoreWeights::Of(model.meta().architecture());
   ASSERT_EQ(out.score.size(), n);
-  ASSERT_EQ(out.density.size(), weight > 0 ? n : 0u);
+  ASSERT_EQ(out.density.size(), w.has_density() ? n : 0u);
   for (size_t i = 0; i < n; ++i) {
-    const float density = out.density.empty() ? 0.0f : out.density[i];
-    EXPECT_NEAR(out.score[i],
-                out.reconstruction[i] + beta * out.kl[i] + weight * density,
-                1e-4 * (1 + std::fabs(out.score[i])))
+    const float expected =
+        w.has_density()
+            ? CombineScore(out.reconstruction[i], out.kl[i], out.density[i], w)
+            : CombineScore(out.reconstruction[i], out.kl[i], w);
+    EXPECT_NEAR(out.score[i], expected, 1e-4 * (1 + std::fabs(out.score[i])))
         << "record " << i;
   }
 }

@@ -1,6 +1,6 @@
 // Rescoring experiment: other score formulas on already trained bundles.
 //
-//   anomalyd_bench_rescore BUNDLE TRAIN.csv TEST.csv NAME
+//   anomalyd_model_rescore BUNDLE TRAIN.csv TEST.csv NAME
 //
 // BUNDLE is one kept by `bench/quality.sh --keep DIR` (DIR/NAME), trained
 // on TRAIN.csv with the default holdout and validation shares; TEST.csv has
