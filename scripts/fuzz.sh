@@ -19,7 +19,7 @@ case "$target" in
   *) echo "$usage" >&2; exit 2 ;;
 esac
 
-bash scripts/install-deps.sh --fuzz
+bash scripts/install-deps.sh --test --fuzz
 build=build-fuzz
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs everything anomalyd needs to build, test and run, from Debian's
-# packages. Idempotent: packages already present are skipped, and apt is not
-# touched at all when nothing is missing. Runs apt-get as root, sudo otherwise.
-# `install-deps.sh --fuzz` adds clang and libFuzzer for scripts/fuzz.sh.
+# Installs what anomalyd needs from Debian's packages: by default what
+# building and running it needs (scripts/run.sh); `--test` adds what the test
+# suite needs (scripts/test.sh); `--fuzz` adds clang and libFuzzer for
+# scripts/fuzz.sh. Idempotent: packages already present are skipped, and apt
+# is not touched at all when nothing is missing. Runs apt-get as root, sudo
+# otherwise.
 set -euo pipefail
 
+# Build and run.
 PACKAGES=(
   build-essential cmake pkg-config
   libtorch-dev
@@ -12,15 +15,22 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   libprotobuf-dev protobuf-compiler
   libsqlite3-dev sqlite3
-  libgtest-dev libgmock-dev
   libtomlplusplus-dev libcli11-dev
   libsystemd-dev systemd
   libopenblas0-pthread
+)
+# The tests: GoogleTest, the Python client's and scripts' Python modules.
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev
   python3 python3-zmq python3-protobuf python3-numpy
 )
-if [ "${1:-}" = "--fuzz" ]; then
-  PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14)
-fi
+for arg in "$@"; do
+  case "$arg" in
+    --test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+    --fuzz) PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14) ;;
+    *) echo "install-deps: unknown argument '$arg' (--test, --fuzz)" >&2; exit 2 ;;
+  esac
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -32,7 +32,7 @@ case "$kind" in
 esac
 build="build-$kind"
 
-bash scripts/install-deps.sh
+bash scripts/install-deps.sh --test
 # -O1 as the sanitizers advise; -g1 gives line numbers in reports at a
 # fraction of the cost of full debug info; assert() stays on (no NDEBUG).
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
