@@ -61,6 +61,12 @@ std::string Service::RenderMetrics() const {
   g.anomalies_unstored = writer_->unstored();
   g.started_us = started_us_;
   g.streams = streams_.Status();
+  g.counts = streams_.Counts();
+  for (const pb::StreamStatus& st : g.streams) {
+    const ServingSnapshot snap = streams_.Snapshot(st.stream());
+    if (snap.model) g.model_created_us[st.stream()] = snap.model->meta().created_us();
+  }
+  g.process_ok = ReadProcessStats(&g.process);
   return metrics_.Render(g);
 }
 

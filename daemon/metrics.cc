@@ -63,6 +63,19 @@ Metrics::Metrics()
       latency_({50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
                 50e-3, 100e-3, 250e-3, 1.0}) {}
 
+void Metrics::CountTraining(pb::TrainingState outcome) {
+  switch (outcome) {
+    case pb::SUCCEEDED:
+      trainings_succeeded_++;
+      break;
+    case pb::CANCELLED_TRAINING:
+      trainings_cancelled_++;
+      break;
+    default:
+      trainings_failed_++;
+  }
+}
+
 void Metrics::CountError(pb::ErrorCode code) {
   const size_t i = static_cast<size_t>(code);
   errors_[i < errors_.size() ? i : errors_.size() - 1]++;
@@ -80,15 +93,22 @@ std::string Metrics::Render(const Gauges& g) const {
          "Score requests the I/O thread scored itself (small, scorer idle; "
          "batcher.inline_max_records).");
   out += "anomalyd_requests_scored_inline_total " + std::to_string(scored_inline_.load()) + "\n";
+  Header(&out, "anomalyd_build_info", "gauge", "Always 1; the version is a label.");
+  out += "anomalyd_build_info{version=\"" ANOMALYD_VERSION "\"} 1\n";
+  // Every code from the start (0 until it happens), so that rate() and
+  // alerts see the first error as an increase.
   Header(&out, "anomalyd_errors_total", "counter", "Requests answered with an error, by code.");
+  uint64_t other = 0;  // codes this build does not name (none today)
   for (size_t i = 1; i < errors_.size(); ++i) {
     const uint64_t n = errors_[i].load();
-    if (n == 0) continue;
-    const std::string code = pb::ErrorCode_IsValid(static_cast<int>(i))
-                                 ? pb::ErrorCode_Name(static_cast<pb::ErrorCode>(i))
-                                 : "OTHER";
-    out += "anomalyd_errors_total{code=\"" + code + "\"} " + std::to_string(n) + "\n";
+    if (!pb::ErrorCode_IsValid(static_cast<int>(i))) {
+      other += n;
+      continue;
+    }
+    out += "anomalyd_errors_total{code=\"" +
+           pb::ErrorCode_Name(static_cast<pb::ErrorCode>(i)) + "\"} " + std::to_string(n) + "\n";
   }
+  if (other > 0) out += "anomalyd_errors_total{code=\"OTHER\"} " + std::to_string(other) + "\n";
   Header(&out, "anomalyd_records_scored_total", "counter", "Records scored, by stream.");
   for (const auto& s : g.streams) {
     out += "anomalyd_records_scored_total{stream=\"" + Escape(s.stream()) + "\"} " +
@@ -109,8 +129,38 @@ std::string Metrics::Render(const Gauges& g) const {
     out += "anomalyd_model_version{stream=\"" + Escape(s.stream()) + "\"} " +
            std::to_string(s.model_version()) + "\n";
   }
-  Header(&out, "anomalyd_batch_size", "histogram", "Records per scored batch.");
-  batch_size_.Render("anomalyd_batch_size", &out);
+  Header(&out, "anomalyd_score_p_value", "histogram",
+         "Scored records by p-value (share of the model's held-out baseline "
+         "scores at or above the record's score), by stream.");
+  for (const auto& [stream, c] : g.counts) {
+    const std::string label = "stream=\"" + Escape(stream) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < kPValueBounds.size(); ++i) {
+      cumulative += c.p_value_buckets[i];
+      out += "anomalyd_score_p_value_bucket{" + label + ",le=\"" + Num(kPValueBounds[i]) +
+             "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += "anomalyd_score_p_value_bucket{" + label + ",le=\"+Inf\"} " +
+           std::to_string(cumulative) + "\n";
+    out += "anomalyd_score_p_value_sum{" + label + "} " + Num(c.p_value_sum) + "\n";
+    out += "anomalyd_score_p_value_count{" + label + "} " + std::to_string(cumulative) + "\n";
+  }
+  Header(&out, "anomalyd_model_created_timestamp_seconds", "gauge",
+         "When the serving model was trained, Unix seconds, by stream.");
+  for (const auto& [stream, us] : g.model_created_us) {
+    out += "anomalyd_model_created_timestamp_seconds{stream=\"" + Escape(stream) + "\"} " +
+           Num(static_cast<double>(us) / 1e6) + "\n";
+  }
+  Header(&out, "anomalyd_trainings_total", "counter",
+         "Trainings that ended, by outcome (succeeded, failed, cancelled).");
+  out += "anomalyd_trainings_total{outcome=\"succeeded\"} " +
+         std::to_string(trainings_succeeded_.load()) + "\n";
+  out += "anomalyd_trainings_total{outcome=\"failed\"} " +
+         std::to_string(trainings_failed_.load()) + "\n";
+  out += "anomalyd_trainings_total{outcome=\"cancelled\"} " +
+         std::to_string(trainings_cancelled_.load()) + "\n";
+  Header(&out, "anomalyd_batch_size_records", "histogram", "Records per scored batch.");
+  batch_size_.Render("anomalyd_batch_size_records", &out);
   Header(&out, "anomalyd_request_latency_seconds", "histogram",
          "Time from receiving a score request to sending its reply.");
   latency_.Render("anomalyd_request_latency_seconds", &out);
@@ -123,6 +173,23 @@ std::string Metrics::Render(const Gauges& g) const {
   out += "anomalyd_anomalies_unstored_total " + std::to_string(g.anomalies_unstored) + "\n";
   Header(&out, "anomalyd_start_time_seconds", "gauge", "Start time, Unix seconds.");
   out += "anomalyd_start_time_seconds " + Num(static_cast<double>(g.started_us) / 1e6) + "\n";
+  if (g.process_ok) {
+    const ProcessStats& p = g.process;
+    Header(&out, "process_cpu_seconds_total", "counter", "User and system CPU time, seconds.");
+    out += "process_cpu_seconds_total " + Num(p.cpu_seconds) + "\n";
+    Header(&out, "process_resident_memory_bytes", "gauge", "Resident memory size, bytes.");
+    out += "process_resident_memory_bytes " + std::to_string(p.resident_bytes) + "\n";
+    Header(&out, "process_virtual_memory_bytes", "gauge", "Virtual memory size, bytes.");
+    out += "process_virtual_memory_bytes " + std::to_string(p.virtual_bytes) + "\n";
+    Header(&out, "process_open_fds", "gauge", "Open file descriptors.");
+    out += "process_open_fds " + std::to_string(p.open_fds) + "\n";
+    if (p.max_fds >= 0) {
+      Header(&out, "process_max_fds", "gauge", "Limit of open file descriptors.");
+      out += "process_max_fds " + std::to_string(p.max_fds) + "\n";
+    }
+    Header(&out, "process_start_time_seconds", "gauge", "Start time, Unix seconds.");
+    out += "process_start_time_seconds " + Num(static_cast<double>(g.started_us) / 1e6) + "\n";
+  }
   return out;
 }
 

@@ -8,9 +8,12 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "daemon/process_metrics.h"
+#include "engine/serving.h"
 #include "proto/anomalyd.pb.h"
 
 namespace anomalyd {
@@ -39,6 +42,8 @@ class Metrics {
   // A reply that could not be queued to its client (gone, or not reading).
   void CountDroppedReply() { dropped_replies_++; }
   void CountScoredInline() { scored_inline_++; }
+  // A training that ended: SUCCEEDED, FAILED or CANCELLED_TRAINING.
+  void CountTraining(pb::TrainingState outcome);
   Histogram& batch_size() { return batch_size_; }
   Histogram& latency_seconds() { return latency_; }
 
@@ -50,6 +55,11 @@ class Metrics {
     uint64_t anomalies_unstored = 0;  // flagged, but their commit failed
     int64_t started_us = 0;
     std::vector<pb::StreamStatus> streams;
+    std::map<std::string, ScoreCounts> counts;  // by stream
+    // When each serving model was trained (BundleMeta.created_us), by stream.
+    std::map<std::string, int64_t> model_created_us;
+    bool process_ok = false;  // process_* lines only when it was read
+    ProcessStats process;
   };
   std::string Render(const Gauges& g) const;
 
@@ -58,6 +68,8 @@ class Metrics {
   std::atomic<uint64_t> dropped_replies_{0};
   std::atomic<uint64_t> scored_inline_{0};
   std::array<std::atomic<uint64_t>, 100> errors_{};
+  std::atomic<uint64_t> trainings_succeeded_{0}, trainings_failed_{0},
+      trainings_cancelled_{0};
   Histogram batch_size_;
   Histogram latency_;
 };

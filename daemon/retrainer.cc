@@ -264,6 +264,7 @@ void Retrainer::Finish(const RetrainJob& job, Run* run, const Status& s) {
   }
   streams_->SetTraining(job.stream, t);
   streams_->ForgetOldTrainings(options_.max_training_states);
+  if (options_.metrics != nullptr) options_.metrics->CountTraining(t.state());
   if (job.on_done) job.on_done(s);
   run->done = true;
 }

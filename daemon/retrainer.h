@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "daemon/metrics.h"
 #include "daemon/state_dir.h"
 #include "daemon/streams.h"
 #include "daemon/writer_thread.h"
@@ -75,6 +76,8 @@ struct RetrainerOptions {
   // Model-less streams whose training outcome status keeps (see
   // StreamRegistry::ForgetOldTrainings).
   uint32_t max_training_states = 64;
+  // Counts each training's outcome; may be null. Must outlive the Retrainer.
+  Metrics* metrics = nullptr;
 };
 
 class Retrainer {

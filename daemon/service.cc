@@ -99,6 +99,7 @@ Status Service::Open() {
   rto.db_path = db_path_;
   rto.max_trainings = config_.daemon.max_trainings;
   rto.max_training_states = config_.daemon.max_training_states;
+  rto.metrics = &metrics_;
   retrainer_ = std::make_unique<Retrainer>(rto, &streams_, writer_.get());
   std::unique_ptr<Store> rollback_reader;
   ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &rollback_reader).WithContext(db_path_));

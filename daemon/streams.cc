@@ -82,12 +82,17 @@ bool StreamRegistry::SetRecalibrated(const std::string& stream, double value,
   return true;
 }
 
-void StreamRegistry::CountScored(const std::string& stream, uint64_t scored,
-                                 uint64_t flagged) {
+void StreamRegistry::CountScored(const std::string& stream,
+                                 const ScoreCounts& counts) {
   std::lock_guard<std::mutex> l(mu_);
-  State& s = streams_[stream];
-  s.scored += scored;
-  s.flagged += flagged;
+  streams_[stream].counts += counts;
+}
+
+std::map<std::string, ScoreCounts> StreamRegistry::Counts() const {
+  std::lock_guard<std::mutex> l(mu_);
+  std::map<std::string, ScoreCounts> out;
+  for (const auto& [name, s] : streams_) out[name] = s.counts;
+  return out;
 }
 
 void StreamRegistry::SetTraining(const std::string& stream,
@@ -112,8 +117,8 @@ std::vector<pb::StreamStatus> StreamRegistry::Status() const {
     st.set_dim(s.model ? static_cast<uint32_t>(s.model->dim()) : 0);
     st.set_threshold(s.threshold);
     st.set_threshold_method(s.method);
-    st.set_scored(s.scored);
-    st.set_flagged(s.flagged);
+    st.set_scored(s.counts.scored);
+    st.set_flagged(s.counts.flagged);
     *st.mutable_training() = s.training;
     st.set_error(s.error);
     if (s.model) {

@@ -45,8 +45,10 @@ class StreamRegistry : public ServingSource {
   bool SetRecalibrated(const std::string& stream, double value,
                        uint64_t epoch) override;
 
-  void CountScored(const std::string& stream, uint64_t scored,
-                   uint64_t flagged) override;
+  void CountScored(const std::string& stream,
+                   const ScoreCounts& counts) override;
+  // Every stream's counters, by name (for the metrics).
+  std::map<std::string, ScoreCounts> Counts() const;
 
   // Marks a stream whose registered model could not be loaded: it serves
   // nothing (DimensionOf -1) and status shows `error` with the version,
@@ -74,8 +76,7 @@ class StreamRegistry : public ServingSource {
     double threshold = 0;
     pb::ThresholdMethod method = pb::POT;
     uint64_t epoch = 0;
-    uint64_t scored = 0;
-    uint64_t flagged = 0;
+    ScoreCounts counts;
     pb::TrainingStatus training;
     std::string error;  // why the registered model is not served
   };

@@ -66,7 +66,11 @@ size_t Engine::ScoreStream(const std::string& stream,
     return n;
   }
   v.parts = std::move(ok_index);
-  streams_->CountScored(stream, n, v.flagged_count);
+  ScoreCounts counts;
+  counts.scored = n;
+  counts.flagged = v.flagged_count;
+  for (double p : v.out.p_value) counts.AddPValue(p);
+  streams_->CountScored(stream, counts);
 
   pb::ThresholdParams params;
   Status err;

@@ -5,6 +5,7 @@
 #ifndef ANOMALYD_ENGINE_SERVING_H_
 #define ANOMALYD_ENGINE_SERVING_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +26,39 @@ struct ServingSnapshot {
   uint64_t epoch = 0;
 };
 
+// Upper bounds of the per-stream p-value histogram (the metric
+// anomalyd_score_p_value): how unusual the records a stream scores are, on
+// one scale for every stream whatever its scores' units (p-value: the share
+// of the model's held-out baseline scores at or above a record's score).
+inline constexpr std::array<double, 8> kPValueBounds = {
+    0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0};
+
+// What scored batches add to a stream's counters.
+struct ScoreCounts {
+  uint64_t scored = 0;
+  uint64_t flagged = 0;
+  // Records per p-value bucket: [i] counts p <= kPValueBounds[i] and above
+  // the bound before (not cumulative).
+  std::array<uint64_t, kPValueBounds.size()> p_value_buckets{};
+  double p_value_sum = 0;
+
+  void AddPValue(double p) {
+    size_t i = 0;
+    while (i + 1 < kPValueBounds.size() && p > kPValueBounds[i]) ++i;
+    ++p_value_buckets[i];
+    p_value_sum += p;
+  }
+  ScoreCounts& operator+=(const ScoreCounts& o) {
+    scored += o.scored;
+    flagged += o.flagged;
+    for (size_t i = 0; i < p_value_buckets.size(); ++i) {
+      p_value_buckets[i] += o.p_value_buckets[i];
+    }
+    p_value_sum += o.p_value_sum;
+    return *this;
+  }
+};
+
 // The shared side of every stream's serving state. Implementations are
 // thread-safe: the engine calls them from the scoring thread while other
 // threads install models and thresholds.
@@ -37,9 +71,9 @@ class ServingSource {
   // since `epoch` (then the value is stale and dropped: false).
   virtual bool SetRecalibrated(const std::string& stream, double value,
                                uint64_t epoch) = 0;
-  // Adds to the stream's scored and flagged counters.
-  virtual void CountScored(const std::string& stream, uint64_t scored,
-                           uint64_t flagged) = 0;
+  // Adds one batch to the stream's counters.
+  virtual void CountScored(const std::string& stream,
+                           const ScoreCounts& counts) = 0;
 };
 
 }  // namespace anomalyd

@@ -385,10 +385,25 @@ TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
                            "anomalyd_errors_total{code=\"WRONG_DIMENSION\"} 1",
                            "anomalyd_model_version{stream=\"default\"} 1",
                            "anomalyd_request_latency_seconds_count 1",
-                           "anomalyd_batch_size_count 1", "anomalyd_storage_healthy 1",
-                           "anomalyd_queue_records 0"}) {
+                           "anomalyd_batch_size_records_count 1", "anomalyd_storage_healthy 1",
+                           "anomalyd_queue_records 0",
+                           // Every code from the start, not after its first error.
+                           "anomalyd_errors_total{code=\"STORAGE_FULL\"} 0",
+                           "anomalyd_build_info{version=\"",
+                           "anomalyd_score_p_value_count{stream=\"default\"} 2",
+                           "anomalyd_score_p_value_bucket{stream=\"default\",le=\"+Inf\"} 2",
+                           "anomalyd_model_created_timestamp_seconds{stream=\"default\"} ",
+                           "anomalyd_trainings_total{outcome=\"succeeded\"} 1",
+                           "anomalyd_trainings_total{outcome=\"failed\"} 0",
+                           "process_resident_memory_bytes ", "process_open_fds ",
+                           "process_cpu_seconds_total "}) {
     EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
   }
+  // The anomalous record's p-value is below 0.001 (no holdout score is as
+  // high), the normal one's is not.
+  EXPECT_NE(m.find("anomalyd_score_p_value_bucket{stream=\"default\",le=\"0.001\"} 1"),
+            std::string::npos)
+      << m;
   EXPECT_EQ(HttpGet(port, "/").rfind("HTTP/1.1 404", 0), 0u);
 }
 

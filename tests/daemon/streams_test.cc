@@ -34,9 +34,15 @@ TEST(StreamRegistryTest, OutsideChangesMoveTheEpoch) {
 
 TEST(StreamRegistryTest, CountsAndStatus) {
   StreamRegistry r;
-  r.CountScored("b", 10, 2);
-  r.CountScored("a", 1, 0);
-  r.CountScored("b", 5, 1);
+  auto counts = [](uint64_t scored, uint64_t flagged) {
+    ScoreCounts c;
+    c.scored = scored;
+    c.flagged = flagged;
+    return c;
+  };
+  r.CountScored("b", counts(10, 2));
+  r.CountScored("a", counts(1, 0));
+  r.CountScored("b", counts(5, 1));
   const auto st = r.Status();
   ASSERT_EQ(st.size(), 2u);
   EXPECT_EQ(st[0].stream(), "a");

@@ -32,13 +32,15 @@ class FakeServing : public ServingSource {
     it->second.threshold = value;
     return true;
   }
-  void CountScored(const std::string& stream, uint64_t scored,
-                   uint64_t flagged) override {
-    this->scored[stream] += scored;
-    this->flagged[stream] += flagged;
+  void CountScored(const std::string& stream,
+                   const ScoreCounts& counts) override {
+    this->scored[stream] += counts.scored;
+    this->flagged[stream] += counts.flagged;
+    this->counts[stream] += counts;
   }
   std::map<std::string, ServingSnapshot> snaps;
   std::map<std::string, uint64_t> scored, flagged;
+  std::map<std::string, ScoreCounts> counts;
   int recalibrations = 0;
 };
 
@@ -245,6 +247,38 @@ TEST_F(EngineTest, VerdictsAreTheModelsScoresJudgedAgainstTheThreshold) {
         EXPECT_NEAR(a.contributions[j], want.contributions[r * 4 + j], 1e-4);
     }
   }
+}
+
+// The counters a batch adds: scored, flagged and each record's p-value in
+// its histogram bucket.
+TEST_F(EngineTest, CountsScoredFlaggedAndPValues) {
+  ScoreOutput want;
+  ASSERT_OK((*model_)->Score(data_->data.data(), 40, ScoreOptions(), &want));
+  Engine engine(Options(), &serving_);
+  Records r(*data_, 0, 40, "r");
+  engine.ScoreStream("cpu", {r.Part()}, &sink_);
+  const ScoreCounts& c = serving_.counts["cpu"];
+  EXPECT_EQ(c.scored, 40u);
+  ASSERT_EQ(sink_.scored.size(), 1u);
+  EXPECT_EQ(c.flagged, sink_.scored[0].flagged_count);
+  EXPECT_GT(c.flagged, 0u);
+  ScoreCounts expected;
+  for (double p : want.p_value) expected.AddPValue(p);
+  EXPECT_EQ(c.p_value_buckets, expected.p_value_buckets);
+  EXPECT_NEAR(c.p_value_sum, expected.p_value_sum, 1e-9);
+}
+
+TEST(ScoreCountsTest, PValuesLandInTheirBuckets) {
+  ScoreCounts c;
+  for (double p : {0.0, 0.001, 0.0011, 0.05, 0.3, 1.0}) c.AddPValue(p);
+  // Bounds 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 1: p <= bound.
+  const std::array<uint64_t, 8> want = {2, 1, 1, 0, 0, 1, 0, 1};
+  EXPECT_EQ(c.p_value_buckets, want);
+  ScoreCounts sum;
+  sum += c;
+  sum += c;
+  EXPECT_EQ(sum.p_value_buckets[0], 4u);
+  EXPECT_NEAR(sum.p_value_sum, 2 * (0.0 + 0.001 + 0.0011 + 0.05 + 0.3 + 1.0), 1e-12);
 }
 
 TEST_F(EngineTest, AnomalyRowsKeepIdsTimesAndLabels) {
