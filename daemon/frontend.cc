@@ -57,6 +57,7 @@ RequestLimits Service::Limits() const {
 std::string Service::RenderMetrics() const {
   Metrics::Gauges g;
   g.queue_records = queue_->records();
+  g.queue_capacity = config_.batcher.queue_records;
   g.storage_ok = writer_->healthy();
   g.anomalies_unstored = writer_->unstored();
   g.started_us = started_us_;

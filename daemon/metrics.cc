@@ -166,6 +166,9 @@ std::string Metrics::Render(const Gauges& g) const {
   latency_.Render("anomalyd_request_latency_seconds", &out);
   Header(&out, "anomalyd_queue_records", "gauge", "Records waiting to be scored.");
   out += "anomalyd_queue_records " + std::to_string(g.queue_records) + "\n";
+  Header(&out, "anomalyd_queue_capacity_records", "gauge",
+         "Records that may wait to be scored (batcher.queue_records); beyond, BUSY.");
+  out += "anomalyd_queue_capacity_records " + std::to_string(g.queue_capacity) + "\n";
   Header(&out, "anomalyd_storage_healthy", "gauge", "1 when the last SQLite commit succeeded.");
   out += std::string("anomalyd_storage_healthy ") + (g.storage_ok ? "1" : "0") + "\n";
   Header(&out, "anomalyd_anomalies_unstored_total", "counter",

@@ -51,6 +51,7 @@ class Metrics {
   // the caller adds what it knows at render time.
   struct Gauges {
     uint64_t queue_records = 0;
+    uint64_t queue_capacity = 0;  // batcher.queue_records: beyond, BUSY
     bool storage_ok = true;
     uint64_t anomalies_unstored = 0;  // flagged, but their commit failed
     int64_t started_us = 0;
