@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/open.h"
 #include "storage/store.h"
 
 namespace anomalyd {
@@ -155,7 +156,7 @@ class RowMaker {
 
 struct Bench {
   Flags flags;
-  StoreOptions options;
+  StoreSpec spec;  // options and SQLite settings; Open sets the URL
   std::string dir;
   std::unique_ptr<Store> big;  // the query table, built on first use
   int64_t big_rows = 0;
@@ -166,8 +167,11 @@ struct Bench {
       for (const char* ext : {"", "-wal", "-shm"})
         std::remove((path + ext).c_str());
     }
+    // Opened as the daemon opens its store: OpenStore from a URL.
+    StoreSpec spec_of_file = spec;
+    spec_of_file.url = SqliteUrl(path);
     std::unique_ptr<Store> s;
-    Status st = Store::Open(options, path, &s);
+    Status st = OpenStore(spec_of_file, &s);
     if (!st.ok()) Die("opening " + path, st);
     return s;
   }
@@ -317,7 +321,7 @@ struct Bench {
           "%-13s: %9d rows in batches of 1000   %8.2f s %10.0f rows/s "
           "%9.1f us/batch (capacity %lld)\n",
           w.c_str(), kCalls * 1000, s, kCalls * 1000 / s, s * 1e6 / kCalls,
-          static_cast<long long>(options.reservoir_capacity));
+          static_cast<long long>(spec.options.reservoir_capacity));
       return;
     }
     if (w == "prune") {
@@ -388,10 +392,10 @@ int Main(int argc, char** argv) {
     return 2;
   }
   const Flags& f = b.flags;
-  b.options.sync = f.sync == "off"    ? SyncLevel::kOff
-                   : f.sync == "full" ? SyncLevel::kFull
-                                      : SyncLevel::kNormal;
-  b.options.background_checkpoint = f.background_checkpoint;
+  b.spec.sqlite.sync = f.sync == "off"    ? SyncLevel::kOff
+                       : f.sync == "full" ? SyncLevel::kFull
+                                          : SyncLevel::kNormal;
+  b.spec.sqlite.background_checkpoint = f.background_checkpoint;
   bool own_dir = f.dir.empty();
   if (own_dir) {
     char tmpl[] = "/tmp/anomalyd-bench-XXXXXX";

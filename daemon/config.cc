@@ -233,6 +233,12 @@ Status ReadLimits(TableReader& r, LimitOptions* l) {
 
 Status ReadStorage(TableReader& r, StorageOptions* s) {
   ANOMALYD_RETURN_IF_ERROR(r.String("path", &s->path));
+  ANOMALYD_RETURN_IF_ERROR(r.String("url", &s->url));
+  if (!s->path.empty() && !s->url.empty()) {
+    return Status::InvalidArgument(
+        "storage.path and storage.url: set one of them, not both "
+        "(storage.url = \"sqlite:///abs/file.db\" names a SQLite file too)");
+  }
   ANOMALYD_RETURN_IF_ERROR(r.String("synchronous", &s->synchronous));
   if (s->synchronous != "off" && s->synchronous != "normal" && s->synchronous != "full") {
     return Status::InvalidArgument("storage.synchronous: must be off, normal or full");

@@ -72,6 +72,10 @@ struct LimitOptions {
 // [storage]
 struct StorageOptions {
   std::string path;                 // "" = <state_dir>/anomalyd.db
+  // Where the store is, as a URL (storage/open.h): "sqlite:///abs/file.db",
+  // "sqlite:rel/file.db", or a bare path. "" = SQLite at `path`. At most
+  // one of path and url is set.
+  std::string url;
   std::string synchronous = "normal";  // off | normal | full
   // commit: a reply leaves after its flagged records are committed;
   // async: replies first, commits right after (lower latency, a crash can

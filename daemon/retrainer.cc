@@ -16,6 +16,7 @@
 #include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "model/csv.h"
+#include "storage/open.h"
 #include "storage/store.h"
 
 namespace anomalyd {
@@ -211,10 +212,8 @@ Status Retrainer::LoadData(RetrainJob& job, const std::atomic<bool>& cancel) {
       return Status::OK();
     }
     case RetrainJob::Source::kReservoir: {
-      StoreOptions so;
-      so.read_only = true;
       std::unique_ptr<Store> store;
-      ANOMALYD_RETURN_IF_ERROR(Store::Open(so, options_.db_path, &store));
+      ANOMALYD_RETURN_IF_ERROR(OpenStore(options_.store, &store));
       Baseline b;
       ANOMALYD_RETURN_IF_ERROR(store->LoadReservoir(job.stream, &b)
                                    .WithContext("reservoir of '" + job.stream + "'"));

@@ -24,6 +24,7 @@
 #include "daemon/streams.h"
 #include "daemon/writer_thread.h"
 #include "model/model.h"
+#include "storage/open.h"
 
 namespace anomalyd {
 
@@ -71,7 +72,9 @@ struct RetrainJob {
 
 struct RetrainerOptions {
   const StateDir* state = nullptr;  // bundles go to state->BundleRelPath
-  std::string db_path;              // opened read-only for the reservoir
+  // The daemon's store, read-only (ReadOnly(spec)): a retrain from the
+  // reservoir opens a connection of its own with it.
+  StoreSpec store;
   uint32_t max_trainings = 2;
   // Model-less streams whose training outcome status keeps (see
   // StreamRegistry::ForgetOldTrainings).

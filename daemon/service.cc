@@ -8,17 +8,9 @@
 #include "daemon/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
+#include "daemon/store_spec.h"
 
 namespace anomalyd {
-namespace {
-
-SyncLevel ParseSync(const std::string& s) {
-  if (s == "off") return SyncLevel::kOff;
-  if (s == "full") return SyncLevel::kFull;
-  return SyncLevel::kNormal;
-}
-
-}  // namespace
 
 Service::Service(const Config& config, std::string config_path,
                  std::vector<std::string> overrides, const ServiceOptions& options)
@@ -63,21 +55,19 @@ Status Service::Open() {
                  "set auth.metrics_token_file or auth.metrics_allow to restrict it",
                  config_.endpoints.metrics);
   }
-  db_path_ = config_.storage.path.empty() ? state_->DatabasePath() : config_.storage.path;
+  store_spec_ = MakeStoreSpec(config_, state_->DatabasePath());
+  StoreUrl url;
+  ANOMALYD_RETURN_IF_ERROR(ParseStoreUrl(store_spec_.url, &url).WithContext("storage.url"));
+  store_name_ = url.name;
   Retrainer::RemoveUnfinishedBundles(state_->BundlesDir());
 
-  StoreOptions so;
-  so.sync = ParseSync(config_.storage.synchronous);
-  so.reservoir_capacity = config_.storage.reservoir_capacity;
-  so.reservoir_seed = config_.train.seed;
   std::unique_ptr<Store> store;
-  ANOMALYD_RETURN_IF_ERROR(Store::Open(so, db_path_, &store).WithContext(db_path_));
+  ANOMALYD_RETURN_IF_ERROR(OpenStore(store_spec_, &store).WithContext(store_name_));
   ANOMALYD_RETURN_IF_ERROR(CheckStore(*store));
   ANOMALYD_RETURN_IF_ERROR(RestoreStreams(*store));
-  StoreOptions ro;
-  ro.read_only = true;
   std::unique_ptr<Store> reader;
-  ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &reader).WithContext(db_path_));
+  ANOMALYD_RETURN_IF_ERROR(
+      OpenStore(ReadOnly(store_spec_), &reader).WithContext(store_name_));
   QueryOptions qo;
   qo.default_limit = config_.limits.default_query_limit;
   qo.max_reply_bytes = config_.limits.max_reply_bytes;
@@ -96,13 +86,14 @@ Status Service::Open() {
   queue_ = std::make_unique<WorkQueue>(config_.batcher.queue_records);
   RetrainerOptions rto;
   rto.state = state_.get();
-  rto.db_path = db_path_;
+  rto.store = ReadOnly(store_spec_);
   rto.max_trainings = config_.daemon.max_trainings;
   rto.max_training_states = config_.daemon.max_training_states;
   rto.metrics = &metrics_;
   retrainer_ = std::make_unique<Retrainer>(rto, &streams_, writer_.get());
   std::unique_ptr<Store> rollback_reader;
-  ANOMALYD_RETURN_IF_ERROR(Store::Open(ro, db_path_, &rollback_reader).WithContext(db_path_));
+  ANOMALYD_RETURN_IF_ERROR(
+      OpenStore(ReadOnly(store_spec_), &rollback_reader).WithContext(store_name_));
   rollbacks_ = std::make_unique<RollbackThread>(std::move(rollback_reader), state_.get(),
                                                 &streams_, writer_.get(), config_.train.device);
   scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(),
@@ -113,12 +104,12 @@ Status Service::Open() {
 Status Service::CheckStore(Store& store) {
   // A damaged file is better refused at start than found by a query.
   ANOMALYD_RETURN_IF_ERROR(store.QuickCheck().WithContext(
-      db_path_ + " failed its integrity check; restore it from a backup"));
+      store_name_ + " failed its integrity check; restore it from a backup"));
   std::vector<ModelRow> models;
   ANOMALYD_RETURN_IF_ERROR(store.AllModels(&models));
   if (models.empty() && state_->HasBundles() && !options_.accept_empty_db) {
     return Status(pb::FAILED_PRECONDITION,
-                  "the database " + db_path_ + " has no models, but " + state_->BundlesDir() +
+                  "the database " + store_name_ + " has no models, but " + state_->BundlesDir() +
                       " holds bundles: the database was deleted or replaced. Restore it, "
                       "or start with --accept-empty-db to begin afresh");
   }

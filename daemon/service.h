@@ -30,6 +30,7 @@
 #include "daemon/streams.h"
 #include "daemon/work.h"
 #include "daemon/writer_thread.h"
+#include "storage/open.h"
 #include "storage/store.h"
 
 namespace anomalyd {
@@ -166,7 +167,10 @@ class Service : private ReplySink {
   const std::vector<std::string> overrides_;
   const ServiceOptions options_;
   std::unique_ptr<StateDir> state_;  // the lock: held for the Service's life
-  std::string db_path_;
+  // The store every thread opens (daemon/store_spec.h), and what messages
+  // call it (the file path for SQLite).
+  StoreSpec store_spec_;
+  std::string store_name_;
   MetricsAccess metrics_access_;
   int64_t started_us_ = 0;
   int64_t last_drop_log_us_ = 0;  // I/O thread only

@@ -1,4 +1,4 @@
-// Writer: the one thread that writes SQLite. Scored batches are committed in
+// Writer: the one thread that writes the store. Scored batches are committed in
 // groups (everything waiting goes into one transaction), then their alerts
 // are published and, with durability "commit", their replies sent. Other
 // writes (model registry, thresholds from control requests) come as tasks

@@ -1,9 +1,9 @@
-// Store: the life of a training's model version, from reservation to a
+// SqliteStore: the life of a training's model version, from reservation to a
 // completed candidate (or its deletion). Activation is in models.cc.
 #include <limits>
 
-#include "storage/store.h"
-#include "storage/store_rep.h"
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -18,8 +18,8 @@ Status FailedPrecondition(std::string message) {
 
 }  // namespace
 
-Status Store::ReserveModelVersion(const std::string& stream,
-                                  uint32_t* version) {
+Status SqliteStore::ReserveModelVersion(const std::string& stream,
+                                        uint32_t* version) {
   Rep& r = *rep_;
   const std::string what =
       "reserving a model version of stream '" + stream + "'";
@@ -45,7 +45,7 @@ Status Store::ReserveModelVersion(const std::string& stream,
   return Status::OK();
 }
 
-Status Store::CompleteCandidate(const ModelRow& m) {
+Status SqliteStore::CompleteCandidate(const ModelRow& m) {
   const std::string what = "completing " + ModelName(m.stream, m.version);
   if (m.bundle_path.empty()) {
     return Status::InvalidArgument(what + ": the bundle path is empty");
@@ -83,7 +83,8 @@ Status Store::CompleteCandidate(const ModelRow& m) {
   return txn.Commit(what);
 }
 
-Status Store::DeleteCandidate(const std::string& stream, uint32_t version) {
+Status SqliteStore::DeleteCandidate(const std::string& stream,
+                                    uint32_t version) {
   Rep& r = *rep_;
   const std::string what = "deleting " + ModelName(stream, version);
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -114,7 +115,7 @@ Status Store::DeleteCandidate(const std::string& stream, uint32_t version) {
   return txn.Commit(what);
 }
 
-Status Store::DeleteUnfinishedCandidates(int64_t* deleted) {
+Status SqliteStore::DeleteUnfinishedCandidates(int64_t* deleted) {
   if (deleted != nullptr) *deleted = 0;
   Rep& r = *rep_;
   const std::string what = "deleting unfinished model reservations";
@@ -142,8 +143,8 @@ Status Store::DeleteUnfinishedCandidates(int64_t* deleted) {
   return Status::OK();
 }
 
-Status Store::SetBundlePath(const std::string& stream, uint32_t version,
-                            const std::string& path) {
+Status SqliteStore::SetBundlePath(const std::string& stream, uint32_t version,
+                                  const std::string& path) {
   const std::string what =
       "setting the bundle path of " + ModelName(stream, version);
   if (path.empty()) {

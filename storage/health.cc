@@ -1,4 +1,4 @@
-// Store: health checks of the database file (CheckFile, QuickCheck).
+// SqliteStore: health checks of the database file (CheckFile, QuickCheck).
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -6,8 +6,8 @@
 #include <cstring>
 #include <string>
 
-#include "storage/store.h"
-#include "storage/store_rep.h"
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -74,7 +74,7 @@ int RecordCommit(void* arg, sqlite3* db, const char* name, int frames) {
 
 }  // namespace
 
-Status Store::Rep::WatchFiles() {
+Status SqliteStore::Rep::WatchFiles() {
   const char* name = sqlite3_db_filename(db.get(), "main");
   if (name == nullptr || name[0] == '\0') return Status::OK();  // in memory
   watch.db_path = name;
@@ -107,7 +107,7 @@ Status Store::Rep::WatchFiles() {
   return Status::OK();
 }
 
-Status Store::CheckFile() {
+Status SqliteStore::CheckFile() {
   FileWatch& w = rep_->watch;
   if (w.db_path.empty()) return Status::OK();
   struct stat st;
@@ -169,7 +169,7 @@ Status Store::CheckFile() {
   return Status::OK();
 }
 
-Status Store::QuickCheck() {
+Status SqliteStore::QuickCheck() {
   Rep& r = *rep_;
   const std::string what =
       "quick_check of " +

@@ -1,9 +1,9 @@
-// Store: the model registry and the threshold history.
+// SqliteStore: the model registry and the threshold history.
 #include <cmath>
 #include <limits>
 
-#include "storage/store.h"
-#include "storage/store_rep.h"
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -82,7 +82,7 @@ Status ReadModels(sqlite::Statement& s, const std::string& what,
 
 }  // namespace
 
-Status Store::RegisterModel(const ModelRow& m) {
+Status SqliteStore::RegisterModel(const ModelRow& m) {
   if (m.version == 0) return Status::InvalidArgument("model version 0");
   if (m.status != ModelStatus::kCandidate) {
     return Status::InvalidArgument(
@@ -106,10 +106,11 @@ Status Store::RegisterModel(const ModelRow& m) {
   return s.Run("registering " + ModelName(m.stream, m.version));
 }
 
-Status Store::Rep::ReadModelStatus(const std::string& stream, uint32_t version,
-                                   const std::string& what, bool* found,
-                                   std::string* status,
-                                   std::string* bundle_path) {
+Status SqliteStore::Rep::ReadModelStatus(const std::string& stream,
+                                         uint32_t version,
+                                         const std::string& what, bool* found,
+                                         std::string* status,
+                                         std::string* bundle_path) {
   ANOMALYD_RETURN_IF_ERROR(Prepared(&model_status,
                                     "SELECT status, bundle_path FROM models "
                                     "WHERE stream = ?1 AND version = ?2"));
@@ -125,7 +126,7 @@ Status Store::Rep::ReadModelStatus(const std::string& stream, uint32_t version,
   return Status::OK();
 }
 
-Status Store::ActivateModel(const std::string& stream, uint32_t version) {
+Status SqliteStore::ActivateModel(const std::string& stream, uint32_t version) {
   Rep& r = *rep_;
   const std::string what = "activating " + ModelName(stream, version);
   ANOMALYD_RETURN_IF_ERROR(
@@ -161,7 +162,7 @@ Status Store::ActivateModel(const std::string& stream, uint32_t version) {
   return txn.Commit(what);
 }
 
-Status Store::ActiveModel(const std::string& stream, ModelRow* model) {
+Status SqliteStore::ActiveModel(const std::string& stream, ModelRow* model) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.active_model;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -179,8 +180,8 @@ Status Store::ActiveModel(const std::string& stream, ModelRow* model) {
   return ReadModel(s, model);
 }
 
-Status Store::ListModels(const std::string& stream,
-                         std::vector<ModelRow>* models) {
+Status SqliteStore::ListModels(const std::string& stream,
+                               std::vector<ModelRow>* models) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.list_models;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -192,7 +193,7 @@ Status Store::ListModels(const std::string& stream,
   return ReadModels(s, "listing the models of stream '" + stream + "'", models);
 }
 
-Status Store::ActiveModels(std::vector<ModelRow>* models) {
+Status SqliteStore::ActiveModels(std::vector<ModelRow>* models) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.active_models;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -203,7 +204,7 @@ Status Store::ActiveModels(std::vector<ModelRow>* models) {
   return ReadModels(s, "listing the active models", models);
 }
 
-Status Store::AllModels(std::vector<ModelRow>* models) {
+Status SqliteStore::AllModels(std::vector<ModelRow>* models) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.all_models;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -213,7 +214,8 @@ Status Store::AllModels(std::vector<ModelRow>* models) {
   return ReadModels(s, "listing every model", models);
 }
 
-Status Store::NextModelVersion(const std::string& stream, uint32_t* version) {
+Status SqliteStore::NextModelVersion(const std::string& stream,
+                                     uint32_t* version) {
   Rep& r = *rep_;
   sqlite::Statement& s = r.next_version;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -232,7 +234,7 @@ Status Store::NextModelVersion(const std::string& stream, uint32_t* version) {
   return Status::OK();
 }
 
-Status Store::AppendThreshold(ThresholdRow* t) {
+Status SqliteStore::AppendThreshold(ThresholdRow* t) {
   if (std::isnan(t->value)) {
     return Status::InvalidArgument("threshold value is NaN");
   }
@@ -257,7 +259,8 @@ Status Store::AppendThreshold(ThresholdRow* t) {
   return Status::OK();
 }
 
-Status Store::LatestThreshold(const std::string& stream, ThresholdRow* t) {
+Status SqliteStore::LatestThreshold(const std::string& stream,
+                                    ThresholdRow* t) {
   std::vector<ThresholdRow> history;
   ANOMALYD_RETURN_IF_ERROR(ThresholdHistory(stream, 1, &history));
   if (history.empty()) {
@@ -267,8 +270,8 @@ Status Store::LatestThreshold(const std::string& stream, ThresholdRow* t) {
   return Status::OK();
 }
 
-Status Store::ThresholdHistory(const std::string& stream, int64_t limit,
-                               std::vector<ThresholdRow>* history) {
+Status SqliteStore::ThresholdHistory(const std::string& stream, int64_t limit,
+                                     std::vector<ThresholdRow>* history) {
   if (limit < 1 || limit > kMaxQueryLimit) {
     return Status::InvalidArgument("limit " + std::to_string(limit) +
                                    " is outside 1.." +

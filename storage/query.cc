@@ -1,12 +1,13 @@
-// Store: operators' queries over anomalies (pages, EXPLAIN, bucket counts).
+// SqliteStore: operators' queries over anomalies (pages, EXPLAIN, bucket
+// counts).
 #include <cmath>
 #include <limits>
 #include <map>
 #include <string_view>
 
 #include "storage/codec.h"
-#include "storage/store.h"
-#include "storage/store_rep.h"
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -147,7 +148,7 @@ std::string CursorAfter(const AnomalyQuery& q, const AnomalyRow& last) {
 
 }  // namespace
 
-Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
+Status SqliteStore::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
   codec::Cursor cursor;
   ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
   const bool has_cursor = !q.cursor.empty();
@@ -189,7 +190,7 @@ Status Store::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
   return Status::OK();
 }
 
-Status Store::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
+Status SqliteStore::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
   codec::Cursor cursor;
   ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
   const std::string sql =
@@ -207,9 +208,9 @@ Status Store::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
   return Status::OK();
 }
 
-Status Store::CountByBucket(int64_t since_us, int64_t until_us,
-                            int64_t bucket_us, TimeField time_field,
-                            std::vector<BucketCount>* out) {
+Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us,
+                                  int64_t bucket_us, TimeField time_field,
+                                  std::vector<BucketCount>* out) {
   if (bucket_us <= 0) return Status::InvalidArgument("bucket_us must be > 0");
   if (since_us >= until_us) {
     return Status::InvalidArgument("since must be before until");

@@ -1,4 +1,4 @@
-// Store: the per-stream reservoir of normal records (Algorithm R).
+// SqliteStore: the per-stream reservoir of normal records (Algorithm R).
 //
 // The random choice for the m-th record ever offered to a stream (m from 0)
 // is a pure function of (seed, stream, m): no generator state needs to be
@@ -8,8 +8,8 @@
 #include <map>
 
 #include "storage/codec.h"
-#include "storage/store.h"
-#include "storage/store_rep.h"
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -38,8 +38,8 @@ uint64_t Draw(uint64_t stream_key, uint64_t m) {
 
 }  // namespace
 
-Status Store::AddSamples(const std::string& stream, uint32_t dim,
-                         const float* rows, size_t n) {
+Status SqliteStore::AddSamples(const std::string& stream, uint32_t dim,
+                               const float* rows, size_t n) {
   if (dim == 0) return Status::InvalidArgument("sample dimension 0");
   if (n == 0) return Status::OK();
   for (size_t i = 0; i < n * dim; ++i) {
@@ -119,7 +119,8 @@ Status Store::AddSamples(const std::string& stream, uint32_t dim,
   return txn.Commit(what);
 }
 
-Status Store::LoadReservoir(const std::string& stream, Baseline* baseline) {
+Status SqliteStore::LoadReservoir(const std::string& stream,
+                                  Baseline* baseline) {
   Rep& r = *rep_;
   const std::string what = "loading the reservoir of stream '" + stream + "'";
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
@@ -170,7 +171,7 @@ Status Store::LoadReservoir(const std::string& stream, Baseline* baseline) {
   return Status::OK();
 }
 
-Status Store::ClearReservoir(const std::string& stream) {
+Status SqliteStore::ClearReservoir(const std::string& stream) {
   Rep& r = *rep_;
   ANOMALYD_RETURN_IF_ERROR(r.Prepared(
       &r.reservoir_clear, "DELETE FROM reservoirs WHERE stream = ?1"));

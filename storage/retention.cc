@@ -1,6 +1,6 @@
-// Store: retention of anomalies, in small transactions.
-#include "storage/store.h"
-#include "storage/store_rep.h"
+// SqliteStore: retention of anomalies, in small transactions.
+#include "storage/sqlite_store.h"
+#include "storage/sqlite_store_rep.h"
 
 namespace anomalyd {
 namespace {
@@ -31,7 +31,7 @@ Status DeleteInBatches(sqlite::Db* db, sqlite::Statement* s, int limit_param,
 
 }  // namespace
 
-Status Store::Prune(const RetentionPolicy& p, int64_t* deleted) {
+Status SqliteStore::Prune(const RetentionPolicy& p, int64_t* deleted) {
   int64_t total = 0;
   if (deleted != nullptr) *deleted = 0;
   // The bound keeps one transaction short (see RetentionPolicy::batch_rows).

@@ -125,6 +125,9 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"[auth]\nenabled = true\nserver_secret_key = \"s\"\n", "auth.clients_dir"},
       {"[auth]\nendpoints = [\"metrics\"]\n", "auth.endpoints"},
       {"[auth]\nendpoints = \"score\"\n", "auth.endpoints"},
+      {"[storage]\npath = \"/a.db\"\nurl = \"sqlite:///b.db\"\n",
+       "storage.path and storage.url"},
+      {"[storage]\nurl = 3\n", "storage.url"},
   };
   for (const Case& c : cases) {
     Config cfg;
@@ -171,6 +174,9 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.batcher.queue_records, d.batcher.queue_records);
   EXPECT_EQ(c.batcher.inline_max_records, d.batcher.inline_max_records);
   EXPECT_EQ(c.limits.max_message_bytes, d.limits.max_message_bytes);
+  EXPECT_EQ(c.storage.path, d.storage.path);
+  EXPECT_EQ(c.storage.url, d.storage.url);
+  EXPECT_EQ(c.storage.synchronous, d.storage.synchronous);
   EXPECT_EQ(c.storage.durability, d.storage.durability);
   EXPECT_EQ(c.storage.reservoir_rate, d.storage.reservoir_rate);
   EXPECT_EQ(c.recalibration.every_scores, d.recalibration.every_scores);

@@ -34,6 +34,7 @@ using testing::DaemonProcess;
 using testing::FindStream;
 using testing::GetStatus;
 using testing::NormalRecord;
+using testing::OpenDaemonStore;
 using testing::ScoreRequest;
 using testing::StoredIds;
 
@@ -115,10 +116,8 @@ std::string IntegrityCheck(const std::string& path) {
 }
 
 std::unique_ptr<Store> OpenReader(const std::string& path) {
-  StoreOptions o;
-  o.read_only = true;
   std::unique_ptr<Store> store;
-  EXPECT_OK(Store::Open(o, path, &store));
+  EXPECT_OK(OpenDaemonStore(path, &store));
   return store;
 }
 

@@ -11,18 +11,28 @@
 #include <set>
 #include <string>
 
+#include "storage/open.h"
 #include "storage/store.h"
 #include "tests/daemon/daemon_wire.h"
 
 namespace anomalyd::testing {
 
+// Opens the daemon's SQLite file `db` the way the daemon opens its store
+// (OpenStore, storage/open.h): read-only, unless a test plants rows.
+inline Status OpenDaemonStore(const std::string& db,
+                              std::unique_ptr<Store>* store,
+                              bool read_only = true) {
+  StoreSpec spec;
+  spec.url = SqliteUrl(db);
+  spec.options.read_only = read_only;
+  return OpenStore(spec, store);
+}
+
 // Every record id stored in the daemon's SQLite file (opened read-only).
 inline std::set<std::string> StoredIds(const std::string& db) {
-  StoreOptions o;
-  o.read_only = true;
   std::unique_ptr<Store> store;
   std::set<std::string> ids;
-  if (!Store::Open(o, db, &store).ok()) return ids;
+  if (!OpenDaemonStore(db, &store).ok()) return ids;
   AnomalyQuery q;
   q.limit = kMaxQueryLimit;
   for (;;) {

@@ -3,6 +3,7 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <filesystem>
 #include <set>
 
 #include "clients/client.h"
@@ -21,6 +22,7 @@ using testing::FindStream;
 using testing::GetStatus;
 using testing::HttpGet;
 using testing::NormalRecord;
+using testing::OpenDaemonStore;
 using testing::ScoreRequest;
 using testing::StoredIds;
 
@@ -259,6 +261,39 @@ TEST_F(DaemonTest, SigtermDuringLoadKeepsEveryFlaggedReply) {
   for (const std::string& id : flagged) EXPECT_TRUE(stored.count(id)) << id;
 }
 
+// storage.url puts the database where it says (percent-decoded); the
+// state directory then holds none.
+TEST_F(DaemonTest, StorageUrlNamesTheDatabase) {
+  const std::string db = tmp_.file("elsewhere 50%.db");
+  StartDaemon("[storage]\nurl = \"" + SqliteUrl(db) + "\"\n");
+  std::vector<std::vector<float>> rows;
+  for (int i = 0; i < 5; ++i) rows.push_back(AnomalousRecord(rng_));
+  pb::Response resp;
+  ASSERT_OK(score_->Call(ScoreRequest(rows, "default", "u", true), &resp));
+  ASSERT_EQ(resp.score().results_size(), 5);
+  const std::set<std::string> stored = StoredIds(db);
+  for (const pb::ScoreResult& r : resp.score().results()) {
+    EXPECT_TRUE(r.flagged()) << r.id();
+    EXPECT_TRUE(r.stored()) << r.id();
+    EXPECT_TRUE(stored.count(r.id())) << r.id();
+  }
+  EXPECT_FALSE(std::filesystem::exists(daemon_->db()));
+}
+
+// A scheme this build has no backend for stops the start, naming the key
+// and the scheme, and never the password in the URL.
+TEST_F(DaemonTest, UnknownStorageSchemeStopsTheStart) {
+  daemon_ = std::make_unique<DaemonProcess>(
+      tmp_.path().string(),
+      "[storage]\nurl = \"postgresql://anomalyd:s3cret@db.example/anomalyd\"\n");
+  std::string why;
+  ASSERT_FALSE(daemon_->Start(&why, std::chrono::seconds(60)));
+  EXPECT_NE(why.find("storage.url"), std::string::npos) << why;
+  EXPECT_NE(why.find("'postgresql'"), std::string::npos) << why;
+  EXPECT_NE(why.find("sqlite"), std::string::npos) << why;
+  EXPECT_EQ(why.find("s3cret"), std::string::npos) << why;
+}
+
 TEST_F(DaemonTest, RecalibrationMovesTheThresholdWithinItsBound) {
   StartDaemon(
       "[recalibration]\nevery_scores = 200\nevery_seconds = 0\nmin_interval_seconds = 0\n"
@@ -277,10 +312,8 @@ TEST_F(DaemonTest, RecalibrationMovesTheThresholdWithinItsBound) {
   EXPECT_GT(now, base);
   EXPECT_LE(now, base * 1.3 + 1e-6);
   // Every new threshold is a row in SQLite.
-  StoreOptions o;
-  o.read_only = true;
   std::unique_ptr<Store> store;
-  ASSERT_OK(Store::Open(o, daemon_->db(), &store));
+  ASSERT_OK(OpenDaemonStore(daemon_->db(), &store));
   std::vector<ThresholdRow> history;
   ASSERT_OK(store->ThresholdHistory("default", 100, &history));
   ASSERT_GE(history.size(), 2u);

@@ -29,6 +29,7 @@ using testing::DaemonProcess;
 using testing::TempDir;
 using testing::FindStream;
 using testing::GetStatus;
+using testing::OpenDaemonStore;
 using testing::ScoreRequest;
 
 // A value of /proc/<pid>/status ("Threads", "VmSize"), or -1.
@@ -311,9 +312,8 @@ TEST_F(ReliabilityTest, SecondDaemonOnOneStateDirectoryIsRefused) {
 TEST_F(ReliabilityTest, QueryPagesAreBoundedByBytes) {
   ASSERT_NO_FATAL_FAILURE(Start("[limits]\nmax_reply_bytes = 4194304\n"));
   {
-    StoreOptions o;
     std::unique_ptr<Store> store;
-    ASSERT_OK(Store::Open(o, daemon_->db(), &store));
+    ASSERT_OK(OpenDaemonStore(daemon_->db(), &store, /*read_only=*/false));
     std::vector<AnomalyRow> rows(40);
     for (size_t i = 0; i < rows.size(); ++i) {
       rows[i].record_id = std::to_string(i) + std::string(1 << 20, 'x');
@@ -590,9 +590,8 @@ TEST_F(ReliabilityTest, StreamWhoseBundleFailsToLoadShowsInStatus) {
 TEST_F(ReliabilityTest, QueriesDoNotStarveScoring) {
   ASSERT_NO_FATAL_FAILURE(Start());
   {
-    StoreOptions o;
     std::unique_ptr<Store> store;
-    ASSERT_OK(Store::Open(o, daemon_->db(), &store));
+    ASSERT_OK(OpenDaemonStore(daemon_->db(), &store, /*read_only=*/false));
     std::mt19937_64 rng(11);
     std::uniform_real_distribution<double> u(0, 1000);
     for (int batch = 0; batch < 30; ++batch) {

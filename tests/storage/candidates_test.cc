@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "storage/sqlite.h"
+#include "storage/sqlite_store.h"
 #include "storage/store.h"
 #include "tests/storage/store_test_util.h"
 
@@ -12,7 +13,7 @@ namespace anomalyd {
 namespace {
 
 using testing::FakeClock;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 class StoreCandidates : public ::testing::Test {
@@ -20,7 +21,7 @@ class StoreCandidates : public ::testing::Test {
   void SetUp() override {
     StoreOptions o;
     o.clock = &clock_;
-    ASSERT_OK(OpenStore(path_, &store_, o));
+    ASSERT_OK(OpenSqlite(path_, &store_, o));
   }
   // The registered row (stream, version); fails the test when missing.
   ModelRow Row(const std::string& stream, uint32_t version) {
@@ -91,7 +92,7 @@ TEST_F(StoreCandidates, ReserveTakesOneAboveTheHighestAndPublishesIt) {
 
 TEST_F(StoreCandidates, TwoConnectionsNeverGetTheSameVersion) {
   std::unique_ptr<Store> other;
-  ASSERT_OK(OpenStore(path_, &other));
+  ASSERT_OK(OpenSqlite(path_, &other));
   uint32_t a = 0, b = 0;
   ASSERT_OK(store_->ReserveModelVersion("cpu", &a));
   ASSERT_OK(other->ReserveModelVersion("cpu", &b));
@@ -122,10 +123,10 @@ TEST_F(StoreCandidates, TwoConnectionsNeverGetTheSameVersion) {
 
 TEST_F(StoreCandidates, ReserveFailsWithoutInsertingAnything) {
   // Locked by another writer.
-  StoreOptions o;
+  SqliteOptions o;
   o.busy_timeout_ms = 10;
   std::unique_ptr<Store> impatient;
-  ASSERT_OK(OpenStore(path_, &impatient, o));
+  ASSERT_OK(OpenSqlite(path_, &impatient, {}, o));
   {
     sqlite::Db holder;
     ASSERT_OK(holder.Open(path_, SQLITE_OPEN_READWRITE));
@@ -141,7 +142,7 @@ TEST_F(StoreCandidates, ReserveFailsWithoutInsertingAnything) {
   StoreOptions ro;
   ro.read_only = true;
   std::unique_ptr<Store> reader;
-  ASSERT_OK(OpenStore(path_, &reader, ro));
+  ASSERT_OK(OpenSqlite(path_, &reader, ro));
   uint32_t v = 77;
   EXPECT_EQ(reader->ReserveModelVersion("cpu", &v).code(),
             pb::STORAGE_READ_ONLY);
@@ -281,7 +282,7 @@ TEST_F(StoreCandidates, ReservationOfACrashedTrainingIsForgottenAtStartUp) {
   uint32_t v = 0;
   ASSERT_OK(store_->ReserveModelVersion("cpu", &v));
   store_.reset();
-  ASSERT_OK(OpenStore(path_, &store_));
+  ASSERT_OK(OpenSqlite(path_, &store_));
   EXPECT_EQ(Row("cpu", 1).bundle_path, "");
   int64_t deleted = 0;
   ASSERT_OK(store_->DeleteUnfinishedCandidates(&deleted));

@@ -18,7 +18,7 @@ namespace anomalyd {
 namespace {
 
 using testing::MakeAnomaly;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::RawQuery;
 using testing::TempDir;
 
@@ -36,7 +36,7 @@ int BatchSize(int64_t b) {
   std::unique_ptr<Store> store;
   StoreOptions o;
   o.reservoir_capacity = 100;
-  if (!OpenStore(path, &store, o).ok()) _exit(2);
+  if (!OpenSqlite(path, &store, o).ok()) _exit(2);
   for (int64_t b = 0;; ++b) {
     std::vector<AnomalyRow> batch;
     for (int i = 0; i < BatchSize(b); ++i) {
@@ -87,7 +87,7 @@ TEST(StoreCrash, ReportedBatchesSurviveSigkill) {
 
     ASSERT_EQ(RawQuery(path, "PRAGMA integrity_check"), "ok");
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
     std::map<int64_t, int> rows_of;  // batch -> rows found
     AnomalyQuery q;
     q.limit = kMaxQueryLimit;

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "storage/sqlite_store.h"
 #include "storage/store.h"
 #include "tests/storage/store_test_util.h"
 
@@ -19,7 +20,7 @@ namespace anomalyd {
 namespace {
 
 using testing::MakeAnomaly;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 int64_t FileSize(const std::string& path) {
@@ -59,15 +60,15 @@ class StoreHealth : public ::testing::TestWithParam<bool> {
   void SetUp() override {
     {
       std::unique_ptr<Store> filler;
-      ASSERT_OK(OpenStore(path_, &filler));
+      ASSERT_OK(OpenSqlite(path_, &filler));
       ASSERT_OK(Insert(filler.get(), 0, 2000));
     }
-    ASSERT_OK(OpenStore(path_, &store_, Options()));
+    ASSERT_OK(OpenSqlite(path_, &store_, {}, Options()));
     ASSERT_OK(store_->CheckFile());
   }
   // The parameter: background checkpoints (the default) or SQLite's own.
-  StoreOptions Options() const {
-    StoreOptions o;
+  SqliteOptions Options() const {
+    SqliteOptions o;
     o.background_checkpoint = GetParam();
     return o;
   }
@@ -154,7 +155,7 @@ TEST_P(StoreHealth, NoFalseAlarmAcrossManyCommitsAndCheckpoints) {
     StoreOptions ro;
     ro.read_only = true;
     std::unique_ptr<Store> r;
-    ASSERT_OK(OpenStore(path_, &r, ro));
+    ASSERT_OK(OpenSqlite(path_, &r, ro));
     AnomalyQuery q;
     q.limit = 500;
     while (!stop.load()) {
@@ -211,12 +212,12 @@ TEST(StoreHealthReadOnly, ChecksTheMainFileOnly) {
   const std::string path =
       std::filesystem::canonical(dir.path()) / std::string("r.db");
   std::unique_ptr<Store> writer;
-  ASSERT_OK(OpenStore(path, &writer));
+  ASSERT_OK(OpenSqlite(path, &writer));
   ASSERT_OK(Insert(writer.get(), 0, 500));
   StoreOptions ro;
   ro.read_only = true;
   std::unique_ptr<Store> reader;
-  ASSERT_OK(OpenStore(path, &reader, ro));
+  ASSERT_OK(OpenSqlite(path, &reader, ro));
   EXPECT_OK(reader->CheckFile());
   ASSERT_EQ(unlink((path + "-shm").c_str()), 0);
   EXPECT_OK(reader->CheckFile());  // not its business
@@ -231,7 +232,7 @@ TEST(StoreHealthQuickCheck, DamagedPageIsCorrupt) {
   const std::string path = dir.file("q.db");
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
     ASSERT_OK(Insert(store.get(), 0, 20000));
     EXPECT_OK(store->QuickCheck());
   }
@@ -241,7 +242,7 @@ TEST(StoreHealthQuickCheck, DamagedPageIsCorrupt) {
   StoreOptions ro;
   ro.read_only = true;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(path, &store, ro));
+  ASSERT_OK(OpenSqlite(path, &store, ro));
   Status s = store->QuickCheck();
   EXPECT_EQ(s.code(), pb::CORRUPT) << s.ToString();
   EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
@@ -254,11 +255,11 @@ TEST(StoreHealthQuickCheck, QuickCheckTrustedThePageCache) {
   const std::string path = dir.file("q.db");
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
     ASSERT_OK(Insert(store.get(), 0, 20000));
   }
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(path, &store));
+  ASSERT_OK(OpenSqlite(path, &store));
   ASSERT_OK(store->QuickCheck());  // every page now in its cache (16 MiB)
   ScribbleOnPage(path, FileSize(path) / 16384 / 2, 16384);
   Status s = store->QuickCheck();
@@ -292,7 +293,7 @@ TEST(StoreHealthQuickCheck, DISABLED_TimeOnAMillionAnomalies) {
   constexpr int kRows = 1'000'000, kBatch = 10'000;
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
     for (int i = 0; i < kRows; i += kBatch) {
       std::vector<AnomalyRow> batch;
       for (int j = i; j < i + kBatch; ++j) {
@@ -305,7 +306,7 @@ TEST(StoreHealthQuickCheck, DISABLED_TimeOnAMillionAnomalies) {
   StoreOptions ro;
   ro.read_only = true;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(path, &store, ro));
+  ASSERT_OK(OpenSqlite(path, &store, ro));
   EvictFromPageCache(path);
   std::printf("QuickCheck, file not in the page cache: %.2f s\n",
               Seconds([&] { EXPECT_OK(store->QuickCheck()); }));
@@ -323,7 +324,7 @@ TEST(StoreHealthQuickCheck, DISABLED_TimeOnAMillionAnomalies) {
                 for (int i = 0; i < kChecks; ++i) EXPECT_OK(store->CheckFile());
               }));
   std::unique_ptr<Store> writer;
-  ASSERT_OK(OpenStore(path, &writer));
+  ASSERT_OK(OpenSqlite(path, &writer));
   ASSERT_OK(Insert(writer.get(), kRows, 100));
   std::printf("CheckFile, writer (3 stats): %.2f us\n",
               1e6 / kChecks * Seconds([&] {

@@ -8,7 +8,7 @@ namespace anomalyd {
 namespace {
 
 using testing::FakeClock;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 ModelRow Model(const std::string& stream, uint32_t version) {
@@ -28,7 +28,7 @@ class StoreModels : public ::testing::Test {
   void SetUp() override {
     StoreOptions o;
     o.clock = &clock_;
-    ASSERT_OK(OpenStore(dir_.file("m.db"), &store_, o));
+    ASSERT_OK(OpenSqlite(dir_.file("m.db"), &store_, o));
   }
   FakeClock clock_{123456};
   TempDir dir_;

@@ -12,7 +12,7 @@ namespace anomalyd {
 namespace {
 
 using testing::MakeAnomaly;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 // Rows with many ties in time and score, over three streams.
@@ -88,7 +88,7 @@ std::vector<int64_t> AllPages(Store* store, AnomalyQuery q, int* pages) {
 class StoreQuery : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK(OpenStore(dir_.file("q.db"), &store_));
+    ASSERT_OK(OpenSqlite(dir_.file("q.db"), &store_));
     rows_ = TieHeavyRows(300, /*seed=*/7);
     ASSERT_OK(store_->InsertAnomalies(&rows_));
   }
@@ -208,7 +208,7 @@ int64_t WireBytes(const AnomalyRow& a) {
 TEST(StoreQueryBytes, ByteBoundedPagesNeitherSkipNorRepeat) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("b.db"), &store));
+  ASSERT_OK(OpenSqlite(dir.file("b.db"), &store));
   std::vector<AnomalyRow> rows = TieHeavyRows(250, /*seed=*/3);
   std::mt19937 rng(5);
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -360,7 +360,7 @@ TEST_F(StoreQuery, CountByBucketMatchesBruteForce) {
 TEST(StoreQueryBuckets, TimesBeforeEpochFloorToTheirBucket) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("b.db"), &store));
+  ASSERT_OK(OpenSqlite(dir.file("b.db"), &store));
   std::vector<AnomalyRow> rows;
   for (int64_t t : {-2500, -1000, -1, 0, 999, 1000}) {
     AnomalyRow a = MakeAnomaly(0);

@@ -9,7 +9,7 @@
 namespace anomalyd {
 namespace {
 
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 // Records 0..n-1 of dimension `dim`: record i is {i, i + 0.5, ...}.
@@ -44,7 +44,7 @@ StoreOptions Capacity(int64_t k, uint64_t seed = 1) {
 TEST(StoreReservoir, KeepsEverythingUntilFullThenStaysBounded) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(50)));
+  ASSERT_OK(OpenSqlite(dir.file("r.db"), &store, Capacity(50)));
   Baseline b;
   EXPECT_EQ(store->LoadReservoir("s", &b).code(), pb::NOT_FOUND);
 
@@ -71,7 +71,7 @@ TEST(StoreReservoir, SampleIsUniformOverTheWholeStream) {
   TempDir dir;
   const int kStreams = 200, kN = 5000, kK = 50, kBins = 10;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(kK, /*seed=*/42)));
+  ASSERT_OK(OpenSqlite(dir.file("r.db"), &store, Capacity(kK, /*seed=*/42)));
   std::mt19937 rng(5);
   std::vector<double> bins(kBins, 0);
   for (int s = 0; s < kStreams; ++s) {
@@ -95,7 +95,7 @@ TEST(StoreReservoir, SameSeedSameSampleHoweverBatchedOrReopened) {
   std::vector<float> one_batch;
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("a.db"), &store, Capacity(40, 9)));
+    ASSERT_OK(OpenSqlite(dir.file("a.db"), &store, Capacity(40, 9)));
     const std::vector<float> v = Records(0, 3000, 2);
     ASSERT_OK(store->AddSamples("s", 2, v.data(), 3000));
     Baseline b;
@@ -105,10 +105,10 @@ TEST(StoreReservoir, SameSeedSameSampleHoweverBatchedOrReopened) {
   {
     std::mt19937 rng(8);
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("b.db"), &store, Capacity(40, 9)));
+    ASSERT_OK(OpenSqlite(dir.file("b.db"), &store, Capacity(40, 9)));
     Offer(store.get(), "s", 1000, 2, &rng, 300);
     store.reset();  // the seen-count survives a restart
-    ASSERT_OK(OpenStore(dir.file("b.db"), &store, Capacity(40, 9)));
+    ASSERT_OK(OpenSqlite(dir.file("b.db"), &store, Capacity(40, 9)));
     const std::vector<float> rest = Records(1000, 2000, 2);
     ASSERT_OK(store->AddSamples("s", 2, rest.data(), 2000));
     Baseline b;
@@ -118,7 +118,7 @@ TEST(StoreReservoir, SameSeedSameSampleHoweverBatchedOrReopened) {
   }
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("c.db"), &store, Capacity(40, 10)));
+    ASSERT_OK(OpenSqlite(dir.file("c.db"), &store, Capacity(40, 10)));
     const std::vector<float> v = Records(0, 3000, 2);
     ASSERT_OK(store->AddSamples("s", 2, v.data(), 3000));
     Baseline b;
@@ -130,7 +130,7 @@ TEST(StoreReservoir, SameSeedSameSampleHoweverBatchedOrReopened) {
 TEST(StoreReservoir, RejectsBadInputAndDimensionChanges) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(10)));
+  ASSERT_OK(OpenSqlite(dir.file("r.db"), &store, Capacity(10)));
   std::vector<float> v = Records(0, 4, 2);
   EXPECT_EQ(store->AddSamples("s", 0, v.data(), 4).code(),
             pb::INVALID_ARGUMENT);
@@ -162,11 +162,11 @@ TEST(StoreReservoir, RejectsBadInputAndDimensionChanges) {
 TEST(StoreReservoir, SmallerCapacityAfterReopenTrims) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(100)));
+  ASSERT_OK(OpenSqlite(dir.file("r.db"), &store, Capacity(100)));
   std::vector<float> v = Records(0, 500, 1);
   ASSERT_OK(store->AddSamples("s", 1, v.data(), 500));
   store.reset();
-  ASSERT_OK(OpenStore(dir.file("r.db"), &store, Capacity(30)));
+  ASSERT_OK(OpenSqlite(dir.file("r.db"), &store, Capacity(30)));
   Baseline b;
   ASSERT_OK(store->LoadReservoir("s", &b));
   EXPECT_EQ(b.rows(), 30u);

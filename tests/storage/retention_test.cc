@@ -9,7 +9,7 @@ namespace {
 
 using testing::FakeClock;
 using testing::MakeAnomaly;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::TempDir;
 
 class StoreRetention : public ::testing::Test {
@@ -18,7 +18,7 @@ class StoreRetention : public ::testing::Test {
   void SetUp() override {
     StoreOptions o;
     o.clock = &clock_;
-    ASSERT_OK(OpenStore(dir_.file("p.db"), &store_, o));
+    ASSERT_OK(OpenSqlite(dir_.file("p.db"), &store_, o));
     std::vector<AnomalyRow> rows;
     for (int i = 0; i < 100; ++i) {
       rows.push_back(MakeAnomaly(i));

@@ -6,13 +6,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "storage/sqlite_store.h"
 #include "storage/store.h"
 #include "tests/storage/store_test_util.h"
 
 namespace anomalyd {
 namespace {
 
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::RawQuery;
 using testing::TempDir;
 
@@ -58,12 +59,12 @@ TEST(StoreSchema, FreshDatabaseIsAtCurrentVersion) {
   const std::string path = dir.file("a.db");
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
   }
   EXPECT_EQ(RawQuery(path,
                      "SELECT value FROM meta WHERE key = "
                      "'schema_version'"),
-            std::to_string(Store::CurrentSchemaVersion()));
+            std::to_string(SqliteStore::CurrentSchemaVersion()));
   EXPECT_EQ(RawQuery(path, "PRAGMA application_id"),
             std::to_string(schema::kApplicationId));
   EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
@@ -84,7 +85,7 @@ TEST(StoreSchema, MigratesVersion1Fixture) {
   const std::string path = dir.file("old.db");
   LoadV1Fixture(path);
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(path, &store));
+  ASSERT_OK(OpenSqlite(path, &store));
 
   AnomalyPage page;
   AnomalyQuery q;
@@ -144,8 +145,8 @@ TEST(StoreSchema, MigratedSchemaEqualsFreshSchema) {
   TempDir dir;
   LoadV1Fixture(dir.file("old.db"));
   std::unique_ptr<Store> a, b;
-  ASSERT_OK(OpenStore(dir.file("old.db"), &a));
-  ASSERT_OK(OpenStore(dir.file("new.db"), &b));
+  ASSERT_OK(OpenSqlite(dir.file("old.db"), &a));
+  ASSERT_OK(OpenSqlite(dir.file("new.db"), &b));
   a.reset();
   b.reset();
   EXPECT_EQ(SchemaOf(dir.file("old.db")), SchemaOf(dir.file("new.db")));
@@ -157,7 +158,7 @@ TEST(StoreSchema, ReopeningChangesNothing) {
   std::string before;
   for (int i = 0; i < 3; ++i) {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
     store.reset();
     if (i == 0) before = SchemaOf(path);
     EXPECT_EQ(SchemaOf(path), before);
@@ -169,7 +170,7 @@ TEST(StoreSchema, RefusesNewerSchemaAndLeavesFileAlone) {
   const std::string path = dir.file("future.db");
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
   }
   RawQuery(path, "UPDATE meta SET value = '3' WHERE key = 'schema_version'");
   ASSERT_EQ(RawQuery(path, "SELECT value FROM meta"), "3");
@@ -179,7 +180,7 @@ TEST(StoreSchema, RefusesNewerSchemaAndLeavesFileAlone) {
     StoreOptions o;
     o.read_only = read_only;
     std::unique_ptr<Store> store;
-    Status s = OpenStore(path, &store, o);
+    Status s = OpenSqlite(path, &store, o);
     EXPECT_EQ(s.code(), pb::SCHEMA_TOO_NEW) << s.ToString();
     EXPECT_NE(s.message().find("version 3"), std::string::npos) << s.message();
     EXPECT_NE(s.message().find("newer"), std::string::npos) << s.message();
@@ -196,7 +197,7 @@ TEST(StoreSchema, RefusesForeignFiles) {
   RawQuery(dir.file("meta.db"), "CREATE TABLE meta (key, value)");
   for (const char* name : {"other.db", "app.db", "text.db", "meta.db"}) {
     std::unique_ptr<Store> store;
-    Status s = OpenStore(dir.file(name), &store);
+    Status s = OpenSqlite(dir.file(name), &store);
     EXPECT_EQ(s.code(), pb::CORRUPT) << name << ": " << s.ToString();
     EXPECT_EQ(store, nullptr);
   }
@@ -210,7 +211,7 @@ TEST(StoreSchema, ReadOnlyOpenOfOldSchemaAsksForMigration) {
   StoreOptions o;
   o.read_only = true;
   std::unique_ptr<Store> store;
-  Status s = OpenStore(dir.file("old.db"), &store, o);
+  Status s = OpenSqlite(dir.file("old.db"), &store, o);
   EXPECT_EQ(s.code(), pb::STORAGE_READ_ONLY) << s.ToString();
   EXPECT_NE(s.message().find("migrat"), std::string::npos);
 }

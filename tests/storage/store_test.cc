@@ -1,5 +1,5 @@
-// Tests of Store's opening, options, inserts and error reporting
-// (storage/store.cc).
+// Tests of SqliteStore's opening, options, inserts and error reporting
+// (storage/sqlite_store.cc, storage/store.cc).
 #include "storage/store.h"
 
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <map>
 
 #include "storage/sqlite.h"
+#include "storage/sqlite_store.h"
 #include "tests/storage/store_test_util.h"
 
 namespace anomalyd {
@@ -17,7 +18,7 @@ namespace {
 
 using testing::FakeClock;
 using testing::MakeAnomaly;
-using testing::OpenStore;
+using testing::OpenSqlite;
 using testing::RawQuery;
 using testing::TempDir;
 
@@ -32,7 +33,7 @@ AnomalyPage All(Store* store) {
 TEST(Store, RoundTripsEveryField) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &store));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &store));
 
   AnomalyRow a;
   a.record_id = std::string("id\0with nul", 11);
@@ -62,7 +63,7 @@ TEST(Store, RoundTripsEveryField) {
   StoreOptions ro;
   ro.read_only = true;
   std::unique_ptr<Store> reader;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &reader, ro));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &reader, ro));
   AnomalyPage page = All(reader.get());
   ASSERT_EQ(page.rows.size(), 2u);
   const AnomalyRow& b = page.rows[0].id == 1 ? page.rows[0] : page.rows[1];
@@ -92,7 +93,7 @@ TEST(Store, FillsScoredTimeFromClockAndIdsGrow) {
   StoreOptions o;
   o.clock = &clock;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &store, o));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &store, o));
   std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2)};
   batch[1].scored_time_us = 0;
   ASSERT_OK(store->InsertAnomalies(&batch));
@@ -106,7 +107,7 @@ TEST(Store, FillsScoredTimeFromClockAndIdsGrow) {
 TEST(Store, NaNRowRejectsWholeBatch) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &store));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &store));
   std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2)};
   batch[1].kl = std::nanf("");
   Status s = store->InsertAnomalies(&batch);
@@ -121,15 +122,18 @@ TEST(Store, NaNRowRejectsWholeBatch) {
 
 TEST(Store, RejectsBadOptions) {
   TempDir dir;
-  StoreOptions cases[5];
-  cases[0].busy_timeout_ms = -1;
-  cases[1].cache_size_kib = 0;
-  cases[2].max_db_bytes = -1;
-  cases[3].reservoir_capacity = 0;
-  cases[4].reservoir_capacity = 1'000'000'000;
-  for (const StoreOptions& o : cases) {
+  struct Case {
+    StoreOptions store;
+    SqliteOptions sqlite;
+  } cases[5];
+  cases[0].sqlite.busy_timeout_ms = -1;
+  cases[1].sqlite.cache_size_kib = 0;
+  cases[2].sqlite.max_db_bytes = -1;
+  cases[3].store.reservoir_capacity = 0;
+  cases[4].store.reservoir_capacity = 1'000'000'000;
+  for (const Case& c : cases) {
     std::unique_ptr<Store> store;
-    EXPECT_EQ(OpenStore(dir.file("a.db"), &store, o).code(),
+    EXPECT_EQ(OpenSqlite(dir.file("a.db"), &store, c.store, c.sqlite).code(),
               pb::INVALID_ARGUMENT);
     EXPECT_EQ(store, nullptr);
   }
@@ -141,19 +145,20 @@ TEST(Store, MissingFileWithoutCreateIsIoError) {
   StoreOptions o;
   o.create_if_missing = false;
   std::unique_ptr<Store> store;
-  EXPECT_EQ(OpenStore(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
+  EXPECT_EQ(OpenSqlite(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
   o.read_only = true;
-  EXPECT_EQ(OpenStore(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
-  EXPECT_EQ(OpenStore(dir.file("no/such/dir.db"), &store).code(), pb::IO_ERROR);
+  EXPECT_EQ(OpenSqlite(dir.file("none.db"), &store, o).code(), pb::IO_ERROR);
+  EXPECT_EQ(OpenSqlite(dir.file("no/such/dir.db"), &store).code(),
+            pb::IO_ERROR);
 }
 
 TEST(Store, ReaderSeesOnlyCommittedWrites) {
   TempDir dir;
   std::unique_ptr<Store> writer, reader;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &writer));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &writer));
   StoreOptions ro;
   ro.read_only = true;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &reader, ro));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &reader, ro));
   EXPECT_TRUE(All(reader.get()).rows.empty());
   std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2)};
   ASSERT_OK(writer->InsertAnomalies(&batch));
@@ -166,10 +171,10 @@ TEST(Store, FullDatabaseIsStorageFullAndStaysUsable) {
   for (int batch_rows : {50, 150}) {
     SCOPED_TRACE("batches of " + std::to_string(batch_rows));
     TempDir dir;
-    StoreOptions o;
+    SqliteOptions o;
     o.max_db_bytes = 512 * 1024;  // 32 pages: the empty schema takes 14
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("full.db"), &store, o));
+    ASSERT_OK(OpenSqlite(dir.file("full.db"), &store, {}, o));
     int committed = 0;
     Status s;
     for (int b = 0; b < 1000 && s.ok(); ++b) {
@@ -210,7 +215,7 @@ TEST(Store, FullDatabaseIsStorageFullAndStaysUsable) {
 TEST(Store, LargeBatchIdsMatchTheirRows) {
   TempDir dir;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &store));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &store));
   std::vector<AnomalyRow> first = {MakeAnomaly(0)};
   ASSERT_OK(store->InsertAnomalies(&first));
   for (int n : {64, 65, 200, 1000}) {
@@ -250,12 +255,12 @@ TEST(Store, ReadOnlyStoreRejectsEveryWrite) {
   TempDir dir;
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("a.db"), &store));
+    ASSERT_OK(OpenSqlite(dir.file("a.db"), &store));
   }
   StoreOptions o;
   o.read_only = true;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(dir.file("a.db"), &store, o));
+  ASSERT_OK(OpenSqlite(dir.file("a.db"), &store, o));
   std::vector<AnomalyRow> batch = {MakeAnomaly(1)};
   EXPECT_EQ(store->InsertAnomalies(&batch).code(), pb::STORAGE_READ_ONLY);
   ModelRow m;
@@ -278,22 +283,22 @@ TEST(Store, ReadOnlyFileIsStorageReadOnly) {
   const std::string path = dir.file("a.db");
   {
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(path, &store));
+    ASSERT_OK(OpenSqlite(path, &store));
   }
   std::filesystem::permissions(path, std::filesystem::perms::owner_read |
                                          std::filesystem::perms::group_read);
   std::unique_ptr<Store> store;
-  Status s = OpenStore(path, &store);
+  Status s = OpenSqlite(path, &store);
   EXPECT_EQ(s.code(), pb::STORAGE_READ_ONLY) << s.ToString();
 }
 
 TEST(Store, LockedDatabaseIsStorageLocked) {
   TempDir dir;
   const std::string path = dir.file("a.db");
-  StoreOptions o;
+  SqliteOptions o;
   o.busy_timeout_ms = 20;
   std::unique_ptr<Store> store;
-  ASSERT_OK(OpenStore(path, &store, o));
+  ASSERT_OK(OpenSqlite(path, &store, {}, o));
   {
     sqlite::Db other;
     ASSERT_OK(other.Open(path, SQLITE_OPEN_READWRITE));
@@ -306,7 +311,7 @@ TEST(Store, LockedDatabaseIsStorageLocked) {
     EXPECT_EQ(store->ActivateModel("s", 1).code(), pb::STORAGE_LOCKED);
     // Another writer's Open (which migrates) waits and reports the same.
     std::unique_ptr<Store> second;
-    EXPECT_EQ(OpenStore(path, &second, o).code(), pb::STORAGE_LOCKED);
+    EXPECT_EQ(OpenSqlite(path, &second, {}, o).code(), pb::STORAGE_LOCKED);
   }
   std::vector<AnomalyRow> batch = {MakeAnomaly(1)};
   EXPECT_OK(store->InsertAnomalies(&batch));
@@ -316,10 +321,10 @@ TEST(Store, SyncLevelsAllOpen) {
   for (SyncLevel level :
        {SyncLevel::kOff, SyncLevel::kNormal, SyncLevel::kFull}) {
     TempDir dir;
-    StoreOptions o;
+    SqliteOptions o;
     o.sync = level;
     std::unique_ptr<Store> store;
-    ASSERT_OK(OpenStore(dir.file("a.db"), &store, o));
+    ASSERT_OK(OpenSqlite(dir.file("a.db"), &store, {}, o));
     std::vector<AnomalyRow> batch = {MakeAnomaly(1)};
     EXPECT_OK(store->InsertAnomalies(&batch));
   }

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/sqlite_store.h"
 #include "storage/store.h"
 #include "tests/test_util.h"
 
@@ -46,9 +47,12 @@ inline AnomalyRow MakeAnomaly(int i, const std::string& stream = "s",
   return a;
 }
 
-inline Status OpenStore(const std::string& path, std::unique_ptr<Store>* s,
-                        StoreOptions o = StoreOptions()) {
-  return Store::Open(o, path, s);
+// Opens the SQLite store at `path` (the storage tests test SqliteStore
+// through the Store interface).
+inline Status OpenSqlite(const std::string& path, std::unique_ptr<Store>* s,
+                         const StoreOptions& o = StoreOptions(),
+                         const SqliteOptions& so = SqliteOptions()) {
+  return SqliteStore::Open(o, so, path, s);
 }
 
 // Runs `sql` on a fresh raw connection to `path`; returns the first column

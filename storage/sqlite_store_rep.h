@@ -1,7 +1,9 @@
-// Store's private state, shared by the storage/*.cc files that implement
-// its methods. Private to storage/.
-#ifndef ANOMALYD_STORAGE_STORE_REP_H_
-#define ANOMALYD_STORAGE_STORE_REP_H_
+// SqliteStore's private state, shared by the storage/*.cc files that
+// implement its methods (sqlite_store.cc, query.cc, models.cc,
+// candidates.cc, reservoir.cc, retention.cc, health.cc). Private to
+// storage/.
+#ifndef ANOMALYD_STORAGE_SQLITE_STORE_REP_H_
+#define ANOMALYD_STORAGE_SQLITE_STORE_REP_H_
 
 #include <cstdint>
 #include <map>
@@ -11,11 +13,11 @@
 
 #include "storage/checkpointer.h"
 #include "storage/sqlite.h"
-#include "storage/store.h"
+#include "storage/sqlite_store.h"
 
 namespace anomalyd {
 
-// What Store::CheckFile knows of the files behind a connection
+// What SqliteStore::CheckFile knows of the files behind a connection
 // (health.cc).
 struct FileId {
   bool known = false;  // seen at least once
@@ -34,7 +36,7 @@ struct FileWatch {
   int wal_frames = 0;
 };
 
-struct Store::Rep {
+struct SqliteStore::Rep {
   StoreOptions options;
   Clock* clock = nullptr;
 
@@ -46,7 +48,7 @@ struct Store::Rep {
 
   // Statements prepared on first use and kept for the connection's life.
   sqlite::Statement insert_anomaly;    // one row
-  sqlite::Statement insert_anomalies;  // kRowsPerInsert rows (store.cc)
+  sqlite::Statement insert_anomalies;  // kRowsPerInsert rows (sqlite_store.cc)
   sqlite::Statement register_model, model_status, retire_active, set_active;
   sqlite::Statement active_model, active_models, list_models, next_version;
   sqlite::Statement all_models, insert_reserved, complete_candidate;
@@ -88,4 +90,4 @@ struct Store::Rep {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_STORAGE_STORE_REP_H_
+#endif  // ANOMALYD_STORAGE_SQLITE_STORE_REP_H_
