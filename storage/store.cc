@@ -4,13 +4,13 @@
 #include "storage/store.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/clock.h"
 #include "storage/codec.h"
 #include "storage/schema.h"
 #include "storage/store_rep.h"
@@ -21,11 +21,7 @@ namespace {
 
 class WallClock : public Clock {
  public:
-  int64_t NowMicros() override {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  int64_t NowMicros() override { return WallMicros(); }
 };
 
 const char* SyncPragma(SyncLevel level) {
