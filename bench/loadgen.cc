@@ -32,6 +32,7 @@
 #include <zmq.hpp>
 
 #include "clients/client.h"
+#include "common/endpoints.h"
 #include "proto/anomalyd.pb.h"
 
 namespace anomalyd {
@@ -40,7 +41,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
-  std::string endpoint = "tcp://127.0.0.1:7601";
+  std::string endpoint = DefaultEndpoint(pb::DEFAULT_PORT_SCORE);
   std::string stream = "default";
   std::string form = "dense";
   bool columnar = false;  // ask for ScoreResponse.columns

@@ -15,7 +15,7 @@
 #include <string>
 #include <zmq.hpp>
 
-#include "clients/curve_keys.h"
+#include "common/curve_keys.h"
 #include "proto/anomalyd.pb.h"
 #include "proto/status.h"
 

@@ -18,8 +18,8 @@
 #include <vector>
 #include <zmq.hpp>
 
-#include "clients/curve_keys.h"
-#include "daemon/config.h"
+#include "common/config.h"
+#include "common/curve_keys.h"
 #include "proto/status.h"
 
 namespace anomalyd {

@@ -8,7 +8,7 @@
 #include <thread>
 #include <zmq_addon.hpp>
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/outbox.h"

@@ -10,8 +10,8 @@
 #include <csignal>
 #include <iostream>
 
+#include "common/config.h"
 #include "daemon/auth.h"
-#include "daemon/config.h"
 #include "daemon/service.h"
 #include "model/model.h"
 

@@ -10,14 +10,11 @@
 #include <utility>
 #include <vector>
 
+#include "common/stream_name.h"  // kDefaultStream, kMaxStreamName
 #include "proto/anomalyd.pb.h"
 #include "proto/status.h"
 
 namespace anomalyd {
-
-inline constexpr char kDefaultStream[] = "default";
-// The longest stream name (bytes) any request or config may use.
-inline constexpr size_t kMaxStreamName = 128;
 
 struct RequestLimits {
   uint64_t max_message_bytes = 16 << 20;

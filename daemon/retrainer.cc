@@ -13,7 +13,7 @@
 #include <future>
 #include <system_error>
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/convert.h"
 #include "model/csv.h"
 #include "storage/open.h"

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/reply_encoder.h"
 
 namespace anomalyd {

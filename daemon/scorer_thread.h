@@ -21,7 +21,7 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "daemon/config.h"
+#include "common/config.h"
 #include "daemon/outbox.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <future>
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/store_spec.h"

@@ -16,8 +16,8 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/config.h"
 #include "daemon/auth.h"
-#include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
 #include "daemon/protocol.h"

@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "daemon/config.h"
+#include "common/config.h"
 #include "storage/open.h"
 
 namespace anomalyd {

@@ -3,27 +3,20 @@
 #ifndef ANOMALYD_ENGINE_CLOCK_H_
 #define ANOMALYD_ENGINE_CLOCK_H_
 
-#include <chrono>
 #include <cstdint>
+
+#include "common/clock.h"
 
 namespace anomalyd {
 
-// The real clocks; tests override either. Thread-safe.
+// The real clocks (common/clock.h); tests override either. Thread-safe.
 class EngineClock {
  public:
   virtual ~EngineClock() = default;
   // Microseconds since the Unix epoch: event and scored times.
-  virtual int64_t WallMicros() const {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  virtual int64_t WallMicros() const { return ::anomalyd::WallMicros(); }
   // Microseconds of the monotonic clock: recalibration timers.
-  virtual int64_t SteadyMicros() const {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
+  virtual int64_t SteadyMicros() const { return ::anomalyd::SteadyMicros(); }
   // A process-wide real clock; never null, never freed.
   static const EngineClock* Real() {
     static const EngineClock clock;

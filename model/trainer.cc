@@ -11,6 +11,7 @@
 #include <random>
 #include <string>
 
+#include "common/clock.h"
 #include "model/model_impl.h"
 #include "proto/utf8.h"
 
@@ -415,9 +416,7 @@ Status Model::Train(const TrainOptions& o, const Matrix& baseline,
     impl->normaliser.ToProto(meta.mutable_normaliser());
     meta.set_seed(o.seed);
     meta.set_baseline_rows(rows);
-    meta.set_created_us(std::chrono::duration_cast<std::chrono::microseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count());
+    meta.set_created_us(WallMicros());
     (*meta.mutable_library_versions())["libtorch"] = TORCH_VERSION;
     (*meta.mutable_library_versions())["protobuf"] =
         std::to_string(GOOGLE_PROTOBUF_VERSION);

@@ -2,18 +2,14 @@
 // StoreOptions.
 #include "storage/store.h"
 
-#include <chrono>
+#include "common/clock.h"
 
 namespace anomalyd {
 namespace {
 
 class WallClock : public Clock {
  public:
-  int64_t NowMicros() override {
-    return std::chrono::duration_cast<std::chrono::microseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
+  int64_t NowMicros() override { return WallMicros(); }
 };
 
 }  // namespace

@@ -9,8 +9,8 @@
 #include <memory>
 #include <sstream>
 
-#include "clients/curve_keys.h"
-#include "daemon/config.h"
+#include "common/config.h"
+#include "common/curve_keys.h"
 #include "model/csv.h"
 #include "model/metrics.h"
 #include "model/model.h"

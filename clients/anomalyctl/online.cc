@@ -12,7 +12,7 @@
 #include <zmq.hpp>
 
 #include "clients/client.h"
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "model/csv.h"
 
 namespace anomalyd::ctl {

@@ -5,15 +5,16 @@
 #include <cstdint>
 #include <string>
 
-#include "clients/curve_keys.h"
+#include "common/curve_keys.h"
+#include "common/endpoints.h"
 #include "proto/status.h"
 
 namespace anomalyd::ctl {
 
 struct Endpoints {
-  std::string score = "tcp://127.0.0.1:7601";
-  std::string control = "tcp://127.0.0.1:7603";
-  std::string alerts = "tcp://127.0.0.1:7604";
+  std::string score = DefaultEndpoint(pb::DEFAULT_PORT_SCORE);
+  std::string control = DefaultEndpoint(pb::DEFAULT_PORT_CONTROL);
+  std::string alerts = DefaultEndpoint(pb::DEFAULT_PORT_ALERTS);
   int timeout_ms = 30000;
   CurveClientKeys curve;  // empty: plaintext endpoints
 };

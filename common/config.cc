@@ -1,6 +1,6 @@
-#include "daemon/config.h"
+#include "common/config.h"
 
-#include "daemon/protocol.h"  // kMaxStreamName
+#include "common/stream_name.h"  // kMaxStreamName
 
 #include <cstdio>
 #include <fstream>

@@ -1,4 +1,4 @@
-#include "clients/curve_keys.h"
+#include "common/curve_keys.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

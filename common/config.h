@@ -1,14 +1,15 @@
 // anomalyd's configuration file (TOML). config/anomalyd.toml documents every
 // key with its default. Unknown keys and bad values are errors that name the
 // key ("training.batch_size: must be >= 1").
-#ifndef ANOMALYD_DAEMON_CONFIG_H_
-#define ANOMALYD_DAEMON_CONFIG_H_
+#ifndef ANOMALYD_COMMON_CONFIG_H_
+#define ANOMALYD_COMMON_CONFIG_H_
 
 #include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/endpoints.h"
 #include "engine/recalibrator.h"
 #include "model/model.h"
 #include "proto/status.h"
@@ -29,13 +30,14 @@ struct DaemonOptions {
 };
 
 // [endpoints]: ZeroMQ addresses; "" disables one (not score/control).
+// Defaults: tcp://127.0.0.1 on the ports of proto's DefaultPort.
 struct EndpointOptions {
-  std::string score = "tcp://127.0.0.1:7601";
-  std::string ingest = "tcp://127.0.0.1:7602";
-  std::string control = "tcp://127.0.0.1:7603";
-  std::string alerts = "tcp://127.0.0.1:7604";
+  std::string score = DefaultEndpoint(pb::DEFAULT_PORT_SCORE);
+  std::string ingest = DefaultEndpoint(pb::DEFAULT_PORT_INGEST);
+  std::string control = DefaultEndpoint(pb::DEFAULT_PORT_CONTROL);
+  std::string alerts = DefaultEndpoint(pb::DEFAULT_PORT_ALERTS);
   // Prometheus text format over HTTP (GET /metrics); "" turns it off.
-  std::string metrics = "tcp://127.0.0.1:7605";
+  std::string metrics = DefaultEndpoint(pb::DEFAULT_PORT_METRICS);
 };
 
 // [batcher]
@@ -90,7 +92,7 @@ struct StorageOptions {
 };
 
 // [auth]: CURVE encryption and client keys on the ZeroMQ endpoints, checked
-// through ZAP (RFC 27). Key files: clients/curve_keys.h.
+// through ZAP (RFC 27). Key files: common/curve_keys.h.
 struct AuthOptions {
   bool enabled = false;
   std::string server_secret_key;  // NAME.key_secret; no group/other access
@@ -148,4 +150,4 @@ Status LoadConfig(const std::string& path, Config* config,
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_CONFIG_H_
+#endif  // ANOMALYD_COMMON_CONFIG_H_

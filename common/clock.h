@@ -1,6 +1,6 @@
-// Clock readings used across the daemon and its clients.
-#ifndef ANOMALYD_DAEMON_CLOCK_H_
-#define ANOMALYD_DAEMON_CLOCK_H_
+// Clock readings shared across anomalyd: daemon, clients, engine, storage.
+#ifndef ANOMALYD_COMMON_CLOCK_H_
+#define ANOMALYD_COMMON_CLOCK_H_
 
 #include <chrono>
 #include <cstdint>
@@ -23,4 +23,4 @@ inline int64_t SteadyMicros() {
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_DAEMON_CLOCK_H_
+#endif  // ANOMALYD_COMMON_CLOCK_H_

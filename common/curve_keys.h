@@ -3,8 +3,8 @@
 // `public-key = "<Z85>"` and, in a secret file, `secret-key = "<Z85>"`.
 // `anomalyctl keygen` writes NAME.key (public, give it away) and
 // NAME.key_secret (both keys, mode 0600). Keys are 40 Z85 characters.
-#ifndef ANOMALYD_CLIENTS_CURVE_KEYS_H_
-#define ANOMALYD_CLIENTS_CURVE_KEYS_H_
+#ifndef ANOMALYD_COMMON_CURVE_KEYS_H_
+#define ANOMALYD_COMMON_CURVE_KEYS_H_
 
 #include <string>
 
@@ -55,4 +55,4 @@ Status LoadClientKeys(const std::string& server_key_file,
 
 }  // namespace anomalyd
 
-#endif  // ANOMALYD_CLIENTS_CURVE_KEYS_H_
+#endif  // ANOMALYD_COMMON_CURVE_KEYS_H_
