@@ -23,8 +23,8 @@ PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   python3 python3-zmq python3-protobuf python3-numpy
-  # Tests only: the Python client's pip install into a venv (built by
-  # Debian's setuptools and wheel, --no-build-isolation) and to_dataframe().
+  # The Python client's pip install into a venv (built by Debian's
+  # setuptools and wheel, --no-build-isolation) and its to_dataframe().
   python3-venv python3-setuptools python3-wheel python3-pandas
 )
 for arg in "$@"; do

@@ -12,6 +12,7 @@ return arrays, pandas only by to_dataframe().
 
 import array
 import importlib.util
+import itertools
 import os
 import random
 import sys
@@ -19,6 +20,7 @@ import time
 
 import zmq
 import zmq.auth
+import zmq.utils.monitor
 
 if importlib.util.find_spec(f"{__package__}.anomalyd_pb2") is not None:
     from . import anomalyd_pb2 as pb  # installed: generated into the package
@@ -85,10 +87,12 @@ class Rows(list):
 
 
 class AnomalydError(Exception):
-    """A typed error from the daemon (or from the client, for a timeout).
+    """A typed error from the daemon (or from the client, for a timeout or
+    a refused key).
 
     code_name is the ErrorCode's name ("WRONG_DIMENSION", "UNKNOWN_STREAM",
-    ...; "IO_ERROR" when no reply came in time), record_index the offending
+    ...; "IO_ERROR" when no reply came in time, "UNAUTHENTICATED" when the
+    daemon refused this client's CURVE key), record_index the offending
     record in the request or -1 when the error is about the whole request.
     """
 
@@ -330,12 +334,18 @@ def _curve_options(server_key, client_key):
             zmq.CURVE_SECRETKEY: secret}
 
 
+# Each monitor its own inproc address (pyzmq's default names it after a file
+# descriptor, which a reopened socket may get again).
+_MONITORS = itertools.count()
+
+
 class _Endpoint:
     """One DEALER connection with Lazy Pirate recovery: on a timeout the
     socket is closed and reopened, so a late reply can never be taken for
     the answer to a later request. It connects at the first request: a
     client whose key the daemon allows on score only never knocks on
-    control (where the daemon would log its key as refused)."""
+    control (where the daemon would log its key as refused). With CURVE, a
+    socket monitor tells a refused key (UNAUTHENTICATED) from silence."""
 
     def __init__(self, ctx, name, address, timeout_ms, curve):
         self._ctx = ctx
@@ -345,27 +355,88 @@ class _Endpoint:
         self._curve = curve
         self._next_id = random.getrandbits(62) | 1
         self._socket = None
+        self._monitor = None
 
     def _open(self):
         if not self.address:
             raise ValueError(f"this client has no {self.name} endpoint")
-        if self._socket is not None:
-            self._socket.close(linger=0)
+        self.close()
         self._socket = self._ctx.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, 0)
         for option, value in self._curve.items():
             self._socket.setsockopt(option, value)
+        if self._curve:
+            # The daemon answers a refused key with nothing at all; only
+            # this event says so.
+            self._monitor = self._socket.get_monitor_socket(
+                zmq.EVENT_HANDSHAKE_FAILED_AUTH,
+                f"inproc://anomalyd-client-monitor-{next(_MONITORS)}")
         self._socket.connect(self.address)
 
     def close(self):
+        if self._monitor is not None:
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
 
+    def _refused(self):
+        """Whether the daemon refused this client's key since the socket
+        opened; if so the socket is reopened."""
+        refused = False
+        while self._monitor is not None and self._monitor.poll(0):
+            event = zmq.utils.monitor.recv_monitor_message(self._monitor)
+            refused |= event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        if refused:
+            self._open()
+        return refused
+
+    def _unauthenticated(self):
+        return AnomalydError(
+            "UNAUTHENTICATED", f"{self.address} refused this client's key (CURVE): "
+            f"it is not on the {self.name} endpoint's allow-list")
+
+    def _wait(self, timeout_ms, event):
+        """Whether the socket is ready for `event` (zmq.POLLIN, POLLOUT)
+        within timeout_ms; AnomalydError UNAUTHENTICATED as soon as the
+        daemon refuses the key."""
+        if self._monitor is None:
+            return bool(self._socket.poll(timeout_ms, event))
+        poller = zmq.Poller()
+        poller.register(self._socket, event)
+        poller.register(self._monitor, zmq.POLLIN)
+        ready = dict(poller.poll(timeout_ms))
+        if self._monitor in ready and self._refused():
+            raise self._unauthenticated()
+        return self._socket in ready
+
+    def _left_ms(self, deadline):
+        return int((deadline - time.monotonic()) * 1000)
+
+    def _send(self, data, deadline):
+        """Sends `data`; False when it could not go before `deadline`. A
+        DEALER cannot send while it has no connection (after the daemon
+        refused this client's key: never), so it is not left to block."""
+        while True:
+            try:
+                # copy=True: pyzmq's zero-copy send of large buffers (its
+                # default past 64 kB) cost more than copying them.
+                self._socket.send(data, zmq.NOBLOCK, copy=True)
+                return True
+            except zmq.Again:
+                pass
+            left_ms = self._left_ms(deadline)
+            if left_ms <= 0:
+                return False
+            self._wait(left_ms, zmq.POLLOUT)
+
     def call(self, request, retries=0, body=b"", raw=False):
         """Sends `request` (followed by `body`, wire bytes of more of its
         fields) and returns the Response, with raw: (Response, its wire
-        bytes); raises AnomalydError on an error reply or when no reply
+        bytes); raises AnomalydError on an error reply, UNAUTHENTICATED
+        when the daemon refused the client's key, IO_ERROR when no reply
         came after 1 + retries tries."""
         if self._socket is None:
             self._open()
@@ -374,22 +445,13 @@ class _Endpoint:
             self._next_id += 1
             request.request_id = request_id
             deadline = time.monotonic() + self.timeout_ms / 1000.0
-            # A DEALER's send waits while it has no connection to send on:
-            # after the daemon refused this client's CURVE key, forever.
-            # So the send counts against the same deadline as the reply.
-            self._socket.setsockopt(zmq.SNDTIMEO, max(self.timeout_ms, 1))
-            try:
-                # copy=True: pyzmq's zero-copy send of large buffers (its
-                # default past 64 kB) cost more than copying them.
-                self._socket.send(request.SerializeToString() + body, copy=True)
-            except zmq.Again:
-                self._open()
-                continue
-            while True:
-                left_ms = int((deadline - time.monotonic()) * 1000)
-                if left_ms <= 0 or not self._socket.poll(left_ms, zmq.POLLIN):
-                    self._open()  # Lazy Pirate: drop the late reply
+            sent = self._send(request.SerializeToString() + body, deadline)
+            while sent:
+                left_ms = self._left_ms(deadline)
+                if left_ms <= 0:
                     break
+                if not self._wait(left_ms, zmq.POLLIN):
+                    continue  # the time is up, or a monitor event that is not a refusal
                 response = pb.Response()
                 data = self._socket.recv()
                 try:
@@ -404,9 +466,9 @@ class _Endpoint:
                     raise AnomalydError(pb.ErrorCode.Name(err.code), err.message,
                                         err.record_index, err.record_id)
                 return (response, data) if raw else response
+            self._open()  # Lazy Pirate: drop the late reply
         raise AnomalydError(
-            "IO_ERROR", f"no reply from {self.address} within {self.timeout_ms} ms "
-            "(is the daemon running there, and is this client's key allowed?)"
+            "IO_ERROR", f"no reply from {self.address} within {self.timeout_ms} ms"
             + (f" ({retries + 1} tries)" if retries else ""))
 
 
@@ -425,7 +487,8 @@ class Client:
     never (a retried score could store the same anomaly twice). For a daemon
     with [auth] on, server_key is the daemon's public key file (NAME.key)
     and client_key this client's secret key file (NAME.key_secret, mode
-    0600).
+    0600); a request to an endpoint that refuses the key raises
+    UNAUTHENTICATED.
 
     Feature rows are lists of numbers (or NumPy arrays, which need NumPy
     only because the caller has them); results are dicts of plain Python
