@@ -23,6 +23,9 @@ PACKAGES=(
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   python3 python3-zmq python3-protobuf python3-numpy
+  # The Python client's pip install into a venv (built by Debian's
+  # setuptools and wheel, --no-build-isolation) and its to_dataframe().
+  python3-venv python3-setuptools python3-wheel python3-pandas
 )
 for arg in "$@"; do
   case "$arg" in

@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
 """Scores a few records against a running anomalyd and shows what it stored.
 
+    ~/anomalyd-venv/bin/python -P clients/python/example.py --stream demo
     PYTHONPATH=build/clients/python:clients/python \
         /usr/bin/python3 clients/python/example.py --stream demo
 
+The first uses the installed package: -P (Python 3.11) keeps this script's
+folder, which holds the source package without its generated anomalyd_pb2,
+off the path. The second uses the source tree and the CMake build's module.
+
 The stream must already have a model (a [streams.NAME] baseline in the
-config, or `anomalyctl retrain`).
+config, or `anomalyctl retrain`). Plain lists, no NumPy needed.
 """
 import argparse
+import random
 
-import numpy as np
-
-from anomalyd_client import AnomalydError, Client
+from anomalyd_client import (DEFAULT_ALERTS, DEFAULT_CONTROL, DEFAULT_SCORE,
+                             AnomalydError, Client)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--score", default="tcp://127.0.0.1:7601")
-    ap.add_argument("--control", default="tcp://127.0.0.1:7603")
-    ap.add_argument("--alerts", default="tcp://127.0.0.1:7604")
+    ap.add_argument("--score", default=DEFAULT_SCORE)
+    ap.add_argument("--control", default=DEFAULT_CONTROL)
+    ap.add_argument("--alerts", default=DEFAULT_ALERTS)
     ap.add_argument("--stream", default="default")
     args = ap.parse_args()
 
@@ -35,18 +40,19 @@ def main():
 
         # Random rows in raw units are usually anomalous for a real model;
         # a dict per record names the features instead of relying on order.
-        rng = np.random.default_rng(0)
-        x = rng.normal(size=(5, len(names))).astype(np.float32)
+        rng = random.Random(0)
+        x = [[rng.gauss(0, 1) for _ in names] for _ in range(5)]
         for r in c.score(x, stream=args.stream, contributions=True,
                          ids=[f"example-{i}" for i in range(len(x))]):
-            worst = names[int(np.argmax(r["contributions"]))]
+            contributions = r["contributions"]
+            worst = names[contributions.index(max(contributions))]
             print(f"{r['id']}: score {r['score']:.4g} "
                   f"{'ANOMALY' if r['flagged'] else 'normal'} (worst: {worst})")
-        one = dict(zip(names, x[0].tolist()), id="example-dict")
+        one = dict(zip(names, x[0]), id="example-dict")
         print("as a dict:", c.score([one], stream=args.stream)[0]["score"])
 
         try:
-            c.score(np.zeros((1, len(names) + 1)), stream=args.stream)
+            c.score([[0.0] * (len(names) + 1)], stream=args.stream)
         except AnomalydError as e:
             print(f"typed error: {e.code_name}: {e.message}")
 

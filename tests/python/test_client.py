@@ -1,92 +1,54 @@
 #!/usr/bin/python3
 """The Python client against the real daemon.
 
-Starts the built anomalyd (ANOMALYD_BINARY) with a temporary config
-(ipc:// endpoints, state in a temporary folder, a small fast model and a
-synthetic baseline for stream "demo"), then scores, queries, follows alerts,
-checks a typed error and stops the daemon with SIGTERM (exit code 0).
-Exits 77 (ctest's SKIP_RETURN_CODE) when pyzmq, protobuf or numpy is
-missing. Needs the generated anomalyd_pb2 and the anomalyd_client package
-on PYTHONPATH (tests/python/CMakeLists.txt sets both).
+Starts the built anomalyd (ANOMALYD_BINARY, see daemon_fixture.py), then
+scores, queries, follows alerts, checks typed errors, uses plain lists with
+NumPy absent (lists_only.py in a child), asks status and query of the score
+endpoint alone, drives the control requests and stops the daemon with
+SIGTERM (exit code 0). Exits 77 (ctest's SKIP_RETURN_CODE) when pyzmq,
+protobuf or NumPy is missing. Needs the generated anomalyd_pb2 and the
+anomalyd_client package on PYTHONPATH (tests/python/CMakeLists.txt sets
+both).
 """
+import json
 import os
+import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
+from daemon_fixture import DIM, NAMES, Daemon, anomalous_rows, normal_rows, skip, write_csv
+
 try:
     import numpy as np
     import zmq  # noqa: F401
-    from anomalyd_client import AnomalydError, Client
+    from anomalyd_client import AnomalydError, Client, to_dataframe
 except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+    skip(e)
 
-DIM = 4
-NAMES = ["cpu", "mem", "io", "net"]
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def normal_rows(rng, n):
-    """4 correlated features driven by 2 latent factors."""
-    z = rng.normal(size=(n, 2))
-    noise = 0.05 * rng.normal(size=(n, DIM))
-    x = np.stack([z[:, 0], 0.8 * z[:, 0] + 0.3 * z[:, 1], z[:, 1],
-                  z[:, 0] - z[:, 1]], axis=1) + noise
-    return (10.0 + 2.0 * x).astype(np.float32)  # raw units, not normalised
+def normal_array(rng, n):
+    return np.array(normal_rows(rng, n), dtype=np.float32)
 
 
-def anomalous_rows(rng, n):
-    """Rows that break the correlations by many standard deviations."""
-    x = normal_rows(rng, n)
-    x[:, 1] = 10.0 - (x[:, 0] - 10.0) + 12.0  # mem no longer follows cpu
-    x[:, 3] += 15.0
-    return x
+def anomalous_array(rng, n):
+    return np.array(anomalous_rows(rng, n), dtype=np.float32)
 
 
 class DaemonTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="anomalyd-py-")
-        rng = np.random.default_rng(7)
-        cls.rng = rng
-        base = os.path.join(cls.tmp, "base.csv")
-        np.savetxt(base, normal_rows(rng, 600), delimiter=",",
-                   header=",".join(NAMES), comments="", fmt="%.6f")
-        ep = {k: f"ipc://{cls.tmp}/{k}.sock" for k in ("score", "control", "alerts")}
-        config = os.path.join(cls.tmp, "anomalyd.toml")
-        with open(config, "w") as f:
-            f.write(f"""
-[daemon]
-state_dir = "{cls.tmp}/state"
-threads = 1
-
-[endpoints]
-score = "{ep['score']}"
-ingest = ""
-control = "{ep['control']}"
-alerts = "{ep['alerts']}"
-metrics = ""
-
-[model]
-hidden = [16, 8]
-latent = 2
-
-[training]
-max_epochs = 30
-
-[streams.demo]
-baseline = "{base}"
-""")
-        cls.log_path = os.path.join(cls.tmp, "anomalyd.log")
-        cls.log = open(cls.log_path, "w")
-        cls.proc = subprocess.Popen([os.environ["ANOMALYD_BINARY"], "--config", config],
-                                    stdout=cls.log, stderr=subprocess.STDOUT)
-        cls.client = Client(ep["score"], ep["control"], ep["alerts"], timeout_ms=2000,
-                            retries=0)
+        cls.rng = random.Random(7)
+        cls.daemon = Daemon(cls.tmp, cls.rng)
+        cls.ep = cls.daemon.endpoints
+        cls.client = Client(cls.ep["score"], cls.ep["control"], cls.ep["alerts"],
+                            timeout_ms=2000, retries=0)
         try:
             cls.client.wait_for_model("demo", 1, timeout_s=60, poll_s=0.2)
         except Exception:
@@ -96,18 +58,14 @@ baseline = "{base}"
     @classmethod
     def tearDownClass(cls):
         cls.client.close()
-        if cls.proc.poll() is None:
-            cls.proc.kill()
-            cls.proc.wait()
-        cls.log.close()
+        cls.daemon.stop()
         if os.environ.get("ANOMALYD_KEEP_TMP"):
             print(f"kept {cls.tmp}", file=sys.stderr)
         else:
             shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def daemon_log(self):
-        with open(self.log_path) as f:
-            return f.read()
+        return self.daemon.log()
 
     def test_1_status(self):
         st = self.client.status()
@@ -122,8 +80,8 @@ baseline = "{base}"
         alerts = self.client.tail("demo", timeout_ms=3000)
         time.sleep(0.3)
 
-        normal = normal_rows(self.rng, 300)
-        bad = anomalous_rows(self.rng, 10)
+        normal = normal_array(self.rng, 300)
+        bad = anomalous_array(self.rng, 10)
         x = np.vstack([normal, bad])
         ids = [f"n{i}" for i in range(len(normal))] + [f"a{i}" for i in range(len(bad))]
         start_us = int(time.time() * 1e6)
@@ -167,7 +125,7 @@ baseline = "{base}"
         self.assertEqual(sorted(seen), sorted(flagged))
 
     def test_2b_score_columns(self):
-        x = np.vstack([normal_rows(self.rng, 50), anomalous_rows(self.rng, 3)])
+        x = np.vstack([normal_array(self.rng, 50), anomalous_array(self.rng, 3)])
         per_record = self.client.score(x, stream="demo", contributions=True)
         cols = self.client.score_columns(x, stream="demo", contributions=True)
         self.assertEqual(cols["score"].shape, (len(x),))
@@ -185,7 +143,7 @@ baseline = "{base}"
         self.assertEqual(cols["stored"].tolist(), cols["flagged"].tolist())
 
     def test_3_per_record_form(self):
-        row = normal_rows(self.rng, 1)[0]
+        row = normal_array(self.rng, 1)[0]
         rec = dict(zip(NAMES, row.tolist()), id="dict-0", labels={"host": "h1"})
         (r,) = self.client.score([rec], stream="demo")
         self.assertEqual(r["id"], "dict-0")
@@ -211,12 +169,102 @@ baseline = "{base}"
         # The daemon still serves after bad requests.
         self.assertIn("demo", self.client.status()["streams"])
 
-    def test_9_sigterm(self):
-        self.proc.send_signal(signal.SIGTERM)
+    def lists_only(self, *flags):
+        """Runs lists_only.py against the daemon; its scores."""
+        r = subprocess.run([sys.executable, os.path.join(HERE, "lists_only.py"),
+                            self.ep["score"], *flags],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        return json.loads(r.stdout)
+
+    def test_5_lists_without_numpy(self):
+        rows = [[10.0, 10.0, 10.0, 10.0], [11.0, 10.8, 10.2, 10.8], [10, 30, 10, 25]]
+        expected = [r["score"] for r in self.client.score(np.array(rows), stream="demo")]
+        for flags in ((), ("--hide-numpy",)):
+            with self.subTest(flags=flags):
+                np.testing.assert_allclose(self.lists_only(*flags), expected, rtol=1e-6)
+        # Lists in score_columns too (which returns arrays, so needs NumPy).
+        cols = self.client.score_columns(rows, stream="demo")
+        np.testing.assert_allclose(cols["score"], expected, rtol=1e-6)
+
+    def test_6_score_endpoint_only(self):
+        # Regression: query() and status() went to control, so a client
+        # whose key the daemon allows on score only timed out. Here control
+        # leads nowhere (and none at all for the second client).
+        dead = f"ipc://{self.tmp}/no-control.sock"
+        for control in (dead, None):
+            with self.subTest(control=control), \
+                    Client(self.ep["score"], control, None, timeout_ms=3000, retries=0) as c:
+                self.assertIn("demo", c.status()["streams"])
+                self.assertEqual(c.wait_for_model("demo", 1, timeout_s=5)["dim"], DIM)
+                anomalies, _ = c.query(stream="demo", order="score", limit=2)
+                self.assertEqual(len(anomalies), 2)
+                (r,) = c.score([dict(zip(NAMES, [10.0] * DIM))], stream="demo")
+                self.assertEqual(r["index"], 0)
+                if control is None:
+                    with self.assertRaisesRegex(ValueError, "no control endpoint"):
+                        c.models()
+                else:
+                    c._control.timeout_ms = 300
+                    with self.assertRaises(AnomalydError) as cm:
+                        c.models()
+                    self.assertEqual(cm.exception.code_name, "IO_ERROR")
+
+    def test_7_dataframe(self):
+        anomalies, _ = self.client.query(stream="demo", limit=5)
         try:
-            rc = self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.fail("anomalyd did not stop within 15 s of SIGTERM")
+            import pandas  # noqa: F401
+        except ImportError:
+            self.skipTest("pandas not installed (Debian: python3-pandas)")
+        df = anomalies.to_dataframe()
+        self.assertEqual(len(df), len(anomalies))
+        self.assertEqual(df["record_id"].tolist(), [a["record_id"] for a in anomalies])
+        empty, _ = self.client.query(stream="no-such-stream")
+        self.assertEqual(list(empty.to_dataframe().columns), list(df.columns))
+        scored = to_dataframe(self.client.score([[10.0] * DIM] * 3, stream="demo"))
+        self.assertEqual(scored["index"].tolist(), [0, 1, 2])
+
+    def test_8_control(self):
+        models = self.client.models("demo")
+        self.assertEqual([(m["version"], m["active"]) for m in models], [(1, True)])
+        with self.assertRaises(AnomalydError) as cm:
+            self.client.cancel_retrain("demo")
+        self.assertEqual(cm.exception.code_name, "NOT_FOUND")
+
+        # The 0.8 quantile of the holdout scores, then (rollback) the
+        # model's own threshold, its 0.99 quantile (the config's default).
+        st = self.client.calibrate("demo", "quantile", contamination=0.2)
+        self.assertEqual(st["threshold_method"], "QUANTILE")
+        self.assertEqual(self.client.status()["streams"]["demo"]["threshold"], st["threshold"])
+        with self.assertRaises(AnomalydError) as cm:
+            self.client.calibrate("demo", "fixed", value=-1e9)
+        self.assertEqual(cm.exception.code_name, "INVALID_ARGUMENT")
+        with self.assertRaises(ValueError):
+            self.client.calibrate("demo", "median")
+        self.client.rollback("demo", 1)
+        self.assertGreater(self.client.status()["streams"]["demo"]["threshold"], st["threshold"])
+        with self.assertRaises(AnomalydError) as cm:
+            self.client.rollback("demo", 99)
+        self.assertEqual(cm.exception.code_name, "NOT_FOUND")
+        self.client.reload()
+
+        # A training long enough to be cancelled on the way.
+        big = os.path.join(self.tmp, "big.csv")
+        write_csv(big, normal_rows(self.rng, 20000))
+        version = self.client.retrain("demo", csv_path=big)
+        self.client.cancel_retrain("demo")
+        deadline = time.monotonic() + 60
+        while True:
+            t = self.client.status()["streams"]["demo"]["training"]
+            if t["state"] != "RUNNING" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual((t["state"], t["target_version"]), ("CANCELLED_TRAINING", version))
+        self.assertEqual(self.client.status()["streams"]["demo"]["model_version"], 1)
+
+    def test_9_sigterm(self):
+        rc = self.daemon.terminate(timeout_s=15)
+        self.assertIsNotNone(rc, "anomalyd did not stop within 15 s of SIGTERM")
         self.assertEqual(rc, 0, self.daemon_log()[-4000:])
 
 
