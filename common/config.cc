@@ -1,13 +1,14 @@
 #include "common/config.h"
 
-#include "common/stream_name.h"  // kMaxStreamName
+#include <toml++/toml.h>
 
 #include <cstdio>
 #include <fstream>
 #include <limits>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
+
+#include "common/stream_name.h"  // kMaxStreamName
 
 namespace anomalyd {
 namespace {
@@ -16,8 +17,7 @@ namespace {
 // anything left over is reported as unknown.
 class TableReader {
  public:
-  TableReader(const toml::table* table, std::string name)
-      : table_(table), name_(std::move(name)) {}
+  TableReader(const toml::table* table, std::string name) : table_(table), name_(std::move(name)) {}
 
   Status Double(const char* key, double* out, double min, double max) {
     const toml::node* n = Find(key);
@@ -42,10 +42,8 @@ class TableReader {
     if (n == nullptr) return Status::OK();
     std::optional<int64_t> v = n->value_exact<int64_t>();
     if (!v) return Bad(key, "must be an integer");
-    if (*v < 0 || static_cast<uint64_t>(*v) < min ||
-        static_cast<uint64_t>(*v) > max) {
-      return Bad(key, "must be in [" + std::to_string(min) + ", " +
-                          std::to_string(max) + "]");
+    if (*v < 0 || static_cast<uint64_t>(*v) < min || static_cast<uint64_t>(*v) > max) {
+      return Bad(key, "must be in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
     }
     *out = static_cast<T>(*v);
     return Status::OK();
@@ -75,8 +73,7 @@ class TableReader {
     Status st = parse(s, out);
     return st.ok() ? st : Bad(key, st.message());
   }
-  Status UnsignedList(const char* key, std::vector<uint32_t>* out,
-                      uint32_t min, uint32_t max) {
+  Status UnsignedList(const char* key, std::vector<uint32_t>* out, uint32_t min, uint32_t max) {
     const toml::node* n = Find(key);
     if (n == nullptr) return Status::OK();
     const toml::array* a = n->as_array();
@@ -85,8 +82,8 @@ class TableReader {
     for (const toml::node& e : *a) {
       std::optional<int64_t> x = e.value_exact<int64_t>();
       if (!x || *x < min || *x > max) {
-        return Bad(key, "entries must be integers in [" + std::to_string(min) +
-                            ", " + std::to_string(max) + "]");
+        return Bad(key, "entries must be integers in [" + std::to_string(min) + ", " +
+                            std::to_string(max) + "]");
       }
       v.push_back(static_cast<uint32_t>(*x));
     }
@@ -114,8 +111,7 @@ class TableReader {
     if (table_ == nullptr) return Status::OK();
     for (const auto& [k, v] : *table_) {
       if (!used_.count(std::string(k.str()))) {
-        return Status::InvalidArgument("unknown key '" + name_ + "." +
-                                       std::string(k.str()) + "'");
+        return Status::InvalidArgument("unknown key '" + name_ + "." + std::string(k.str()) + "'");
       }
     }
     return Status::OK();
@@ -182,19 +178,18 @@ Status ReadThreshold(TableReader& r, ThresholdOptions* t) {
 Status ReadDaemon(TableReader& r, DaemonOptions* d) {
   ANOMALYD_RETURN_IF_ERROR(r.String("state_dir", &d->state_dir));
   ANOMALYD_RETURN_IF_ERROR(r.String("log_level", &d->log_level));
-  static const std::set<std::string> kLevels = {"trace", "debug", "info",
-                                                "warn", "error", "off"};
+  static const std::set<std::string> kLevels = {"trace", "debug", "info", "warn", "error", "off"};
   if (!kLevels.count(d->log_level)) {
-    return Status::InvalidArgument("daemon.log_level: must be one of trace, "
-                                   "debug, info, warn, error, off");
+    return Status::InvalidArgument(
+        "daemon.log_level: must be one of trace, "
+        "debug, info, warn, error, off");
   }
   if (d->state_dir.empty()) {
     return Status::InvalidArgument("daemon.state_dir: must not be empty");
   }
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("threads", &d->threads, 0, 1024));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_trainings", &d->max_trainings, 1, 64));
-  ANOMALYD_RETURN_IF_ERROR(
-      r.Unsigned("max_training_states", &d->max_training_states, 0, 1 << 20));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_training_states", &d->max_training_states, 0, 1 << 20));
   return r.CheckUnknown();
 }
 
@@ -213,21 +208,21 @@ Status ReadBatcher(TableReader& r, BatcherOptions* b) {
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_batch", &b->max_batch, 1, 1 << 20));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_delay_us", &b->max_delay_us, 0, 10'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("queue_records", &b->queue_records, 1, 1ull << 32));
-  ANOMALYD_RETURN_IF_ERROR(
-      r.Unsigned("inline_max_records", &b->inline_max_records, 0, 1 << 20));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("inline_max_records", &b->inline_max_records, 0, 1 << 20));
   return r.CheckUnknown();
 }
 
 Status ReadLimits(TableReader& r, LimitOptions* l) {
-  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_message_bytes", &l->max_message_bytes, 1024, 1ull << 31));
-  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_records_per_request", &l->max_records_per_request, 1, 1 << 24));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("max_message_bytes", &l->max_message_bytes, 1024, 1ull << 31));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("max_records_per_request", &l->max_records_per_request, 1, 1 << 24));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("default_query_limit", &l->default_query_limit, 1, 10000));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_reply_bytes", &l->max_reply_bytes, 4096, 1ull << 31));
   ANOMALYD_RETURN_IF_ERROR(
       r.Unsigned("max_client_reply_bytes", &l->max_client_reply_bytes, 4096, 1ull << 40));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_csv_bytes", &l->max_csv_bytes, 1, 1ull << 40));
-  ANOMALYD_RETURN_IF_ERROR(
-      r.Unsigned("max_pending_queries", &l->max_pending_queries, 1, 1 << 20));
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_pending_queries", &l->max_pending_queries, 1, 1 << 20));
   return r.CheckUnknown();
 }
 
@@ -247,7 +242,8 @@ Status ReadStorage(TableReader& r, StorageOptions* s) {
   if (s->durability != "commit" && s->durability != "async") {
     return Status::InvalidArgument("storage.durability: must be commit or async");
   }
-  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("reservoir_capacity", &s->reservoir_capacity, 1, 100'000'000));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Unsigned("reservoir_capacity", &s->reservoir_capacity, 1, 100'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Double("reservoir_rate", &s->reservoir_rate, 0, 1));
   ANOMALYD_RETURN_IF_ERROR(r.Double("retention_days", &s->retention_days, 0, 1e6));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("retention_rows", &s->retention_rows, 0, 1ull << 40));
@@ -258,8 +254,7 @@ Status ReadRecalibration(TableReader& r, RecalibrationOptions* o) {
   ANOMALYD_RETURN_IF_ERROR(r.Bool("enabled", &o->enabled));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("every_scores", &o->every_scores, 1, 1ull << 40));
   ANOMALYD_RETURN_IF_ERROR(r.Double("every_seconds", &o->every_seconds, 0, 1e9));
-  ANOMALYD_RETURN_IF_ERROR(
-      r.Double("min_interval_seconds", &o->min_interval_seconds, 0, 1e9));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("min_interval_seconds", &o->min_interval_seconds, 0, 1e9));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("window", &o->window, 10, 100'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Unsigned("min_samples", &o->min_samples, 1, 100'000'000));
   ANOMALYD_RETURN_IF_ERROR(r.Double("max_step", &o->max_step, 0, 10));
@@ -299,8 +294,8 @@ Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* ou
   for (const auto& [name, node] : *t) {
     const std::string stream(name.str());
     if (stream.empty() || stream.size() > kMaxStreamName) {
-      return Status::InvalidArgument("streams: names must be 1.." +
-                                     std::to_string(kMaxStreamName) + " bytes");
+      return Status::InvalidArgument("streams: names must be 1.." + std::to_string(kMaxStreamName) +
+                                     " bytes");
     }
     if (!node.is_table()) {
       return Status::InvalidArgument("streams." + stream + ": must be a table");
@@ -314,8 +309,7 @@ Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* ou
   return Status::OK();
 }
 
-const toml::table* Section(const toml::table& root, const char* name,
-                           Status* st) {
+const toml::table* Section(const toml::table& root, const char* name, Status* st) {
   const toml::node* n = root.get(name);
   if (n == nullptr) return nullptr;
   if (!n->is_table()) {
@@ -366,15 +360,15 @@ Status ApplyOverride(const std::string& o, toml::table* root) {
 
 }  // namespace
 
-Status ParseConfig(std::string_view text, const std::string& source,
-                   Config* config, const std::vector<std::string>& overrides) {
+Status ParseConfig(std::string_view text, const std::string& source, Config* config,
+                   const std::vector<std::string>& overrides) {
   toml::table root;
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
     std::ostringstream ss;
-    ss << source << ":" << e.source().begin.line << ":"
-       << e.source().begin.column << ": " << e.description();
+    ss << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+       << e.description();
     return Status::InvalidArgument(ss.str());
   }
   for (const std::string& o : overrides) {
@@ -383,13 +377,11 @@ Status ParseConfig(std::string_view text, const std::string& source,
   Config c;
   Status st;
   static const std::set<std::string> kSections = {
-      "model",   "training", "threshold", "daemon",        "endpoints",
-      "batcher", "limits",   "storage",   "recalibration", "streams",
-      "auth"};
+      "model",  "training", "threshold",     "daemon",  "endpoints", "batcher",
+      "limits", "storage",  "recalibration", "streams", "auth"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
-      return Status::InvalidArgument(source + ": unknown key '" +
-                                     std::string(k.str()) + "'");
+      return Status::InvalidArgument(source + ": unknown key '" + std::string(k.str()) + "'");
     }
   }
   TableReader model(Section(root, "model", &st), "model");
@@ -437,8 +429,12 @@ std::string TomlString(std::string_view s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         if (c < 0x20 || c == 0x7f) {
           char buf[8];

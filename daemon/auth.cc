@@ -1,11 +1,11 @@
 #include "daemon/auth.h"
 
 #include <spdlog/spdlog.h>
-#include <zmq_addon.hpp>
 
 #include <algorithm>
 #include <array>
 #include <filesystem>
+#include <zmq_addon.hpp>
 
 namespace anomalyd {
 namespace {
@@ -36,17 +36,18 @@ std::string Z85(const std::string& binary_key) {
 
 // Adds the *.key files of `dir` to *keys. `config_key` names the setting
 // in messages.
-Status LoadClientDir(const std::string& dir, const char* config_key,
-                     Authenticator::KeyMap* keys) {
+Status LoadClientDir(const std::string& dir, const char* config_key, Authenticator::KeyMap* keys) {
   namespace fs = std::filesystem;
-  Status s = CheckMode(dir, 022, "a folder of allowed keys must not be writable by group or others");
+  Status s =
+      CheckMode(dir, 022, "a folder of allowed keys must not be writable by group or others");
   if (!s.ok()) return s.WithContext(config_key);
   std::error_code ec;
   std::vector<fs::path> files;
   for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
     if (e.path().extension() == ".key" && e.is_regular_file()) files.push_back(e.path());
   }
-  if (ec) return Status::IoError(std::string(config_key) + ": cannot list " + dir + ": " + ec.message());
+  if (ec)
+    return Status::IoError(std::string(config_key) + ": cannot list " + dir + ": " + ec.message());
   std::sort(files.begin(), files.end());
   for (const fs::path& f : files) {
     CurveKeyPair k;
@@ -65,8 +66,8 @@ Status LoadAllowLists(const AuthOptions& opts, Authenticator::AllowLists* out) {
   if (opts.control_clients_dir.empty()) {
     lists.control = lists.data;
   } else {
-    ANOMALYD_RETURN_IF_ERROR(LoadClientDir(opts.control_clients_dir,
-                                           "auth.control_clients_dir", &lists.control));
+    ANOMALYD_RETURN_IF_ERROR(
+        LoadClientDir(opts.control_clients_dir, "auth.control_clients_dir", &lists.control));
     // Whoever may control the daemon may also use it.
     lists.data.insert(lists.control.begin(), lists.control.end());
   }
@@ -113,9 +114,8 @@ Status Authenticator::Start(zmq::context_t& ctx, const AuthOptions& opts,
     return Status::Internal(std::string("cannot bind the ZAP handler: ") + e.what());
   }
   a->thread_ = std::thread([p = a.get()] { p->Serve(); });
-  spdlog::info("auth: CURVE on {}; {} client key(s), {} for control",
-               Join(opts.endpoints), a->lists_->data.size(),
-               a->lists_->control.size());
+  spdlog::info("auth: CURVE on {}; {} client key(s), {} for control", Join(opts.endpoints),
+               a->lists_->data.size(), a->lists_->control.size());
   *out = std::move(a);
   return Status::OK();
 }
@@ -135,8 +135,7 @@ void Authenticator::Secure(zmq::socket_t& socket, const std::string& endpoint) c
 Status Authenticator::ReloadClients(const AuthOptions& opts) {
   AllowLists lists;
   ANOMALYD_RETURN_IF_ERROR(LoadAllowLists(opts, &lists));
-  spdlog::info("auth: {} client key(s), {} for control", lists.data.size(),
-               lists.control.size());
+  spdlog::info("auth: {} client key(s), {} for control", lists.data.size(), lists.control.size());
   std::lock_guard<std::mutex> l(mu_);
   lists_ = std::make_shared<const AllowLists>(std::move(lists));
   return Status::OK();
@@ -155,8 +154,7 @@ void Authenticator::Serve() {
   }
 }
 
-bool Authenticator::Allowed(const std::string& domain, const std::string& key,
-                            std::string* name) {
+bool Authenticator::Allowed(const std::string& domain, const std::string& key, std::string* name) {
   std::shared_ptr<const AllowLists> lists;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -200,8 +198,8 @@ void Authenticator::Answer() {
   }
   const std::string id = req.size() > 1 ? req[1].to_string() : "";
   std::array<zmq::const_buffer, 6> reply = {zmq::str_buffer("1.0"), zmq::buffer(id),
-                                            zmq::buffer(code),        zmq::buffer(text),
-                                            zmq::buffer(user),        zmq::const_buffer()};
+                                            zmq::buffer(code),      zmq::buffer(text),
+                                            zmq::buffer(user),      zmq::const_buffer()};
   zmq::send_multipart(zap_, reply);
 }
 

@@ -86,8 +86,8 @@ void Service::OnMetricsSocket() {
   } catch (const zmq::error_t&) {
     // No address known (not TCP): only an empty allow-list lets it in.
   }
-  const std::string response = MetricsHttpResponse(
-      frames[1].to_string(), peer, metrics_access_, [this] { return RenderMetrics(); });
+  const std::string response = MetricsHttpResponse(frames[1].to_string(), peer, metrics_access_,
+                                                   [this] { return RenderMetrics(); });
   const std::string id = frames[0].to_string();
   // Never blocking: a client that is gone or does not read loses its
   // reply, and the I/O thread goes on (a blocking send here once froze
@@ -97,8 +97,7 @@ void Service::OnMetricsSocket() {
   SendFrames(*metrics_http_, {zmq::buffer(id), zmq::const_buffer(nullptr, 0)});
 }
 
-void Service::Send(zmq::socket_t& socket, const Origin& origin,
-                   const std::string& payload) {
+void Service::Send(zmq::socket_t& socket, const Origin& origin, const std::string& payload) {
   std::vector<zmq::const_buffer> parts;
   for (const std::string& f : origin.envelope) parts.push_back(zmq::buffer(f));
   parts.push_back(zmq::buffer(payload));
@@ -111,24 +110,21 @@ ReplyBudget* Service::BudgetFor(const zmq::socket_t& socket) {
   return nullptr;
 }
 
-void Service::SendFrames(zmq::socket_t& socket,
-                         const std::vector<zmq::const_buffer>& parts) {
+void Service::SendFrames(zmq::socket_t& socket, const std::vector<zmq::const_buffer>& parts) {
   // Every send on the I/O thread is non-blocking: a full queue or a
   // vanished peer drops the reply (counted), it never stalls the loop.
   try {
     const zmq::const_buffer& last = parts.back();
     zmq::message_t counted;
-    ReplyBudget* budget = last.size() >= ReplyBudget::kCountedBytes && parts.size() > 1
-                              ? BudgetFor(socket)
-                              : nullptr;
+    ReplyBudget* budget =
+        last.size() >= ReplyBudget::kCountedBytes && parts.size() > 1 ? BudgetFor(socket) : nullptr;
     if (budget != nullptr &&
         !budget->Make(std::string(static_cast<const char*>(parts[0].data()), parts[0].size()),
                       last.data(), last.size(), &counted)) {
       return DroppedReply("its client has limits.max_client_reply_bytes of replies unread");
     }
     for (size_t i = 0; i < parts.size(); ++i) {
-      const auto more = i + 1 < parts.size() ? zmq::send_flags::sndmore
-                                             : zmq::send_flags::none;
+      const auto more = i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none;
       // Only the first frame can fail for want of room: ZeroMQ checks the
       // bound once per message, and the rest of it then always fits.
       const bool sent = budget != nullptr && i + 1 == parts.size()
@@ -151,16 +147,16 @@ void Service::DroppedReply(const char* why) {
   }
 }
 
-void Service::SendError(zmq::socket_t& socket, const Origin& origin,
-                        uint64_t id, const Status& s, int record) {
+void Service::SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id, const Status& s,
+                        int record) {
   CountError(s.code());
   spdlog::debug("request {} rejected: {}", id, s.ToString());
   if (origin.endpoint == Endpoint::kIngest) return;
   Send(socket, origin, EncodeError(id, s, record));
 }
 
-bool Service::ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint,
-                             Origin* origin, pb::Request* req) {
+bool Service::ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin,
+                             pb::Request* req) {
   std::vector<zmq::message_t> frames;
   if (!zmq::recv_multipart(socket, std::back_inserter(frames), zmq::recv_flags::dontwait)) {
     return false;
@@ -224,14 +220,14 @@ void Service::HandleScoreSocketRequest(zmq::socket_t& socket, Endpoint endpoint,
     default:
       break;
   }
-  SendError(socket, origin, req.request_id(),
-            Status(pb::UNKNOWN_REQUEST, "this request type is not served on the " +
-                                            std::string(endpoint == Endpoint::kIngest ? "ingest" : "score") +
-                                            " endpoint"));
+  SendError(
+      socket, origin, req.request_id(),
+      Status(pb::UNKNOWN_REQUEST,
+             "this request type is not served on the " +
+                 std::string(endpoint == Endpoint::kIngest ? "ingest" : "score") + " endpoint"));
 }
 
-void Service::HandleScore(const Origin& origin, const pb::Request& req,
-                          zmq::socket_t& reply_to) {
+void Service::HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to) {
   // All parts or none: a request is never half-queued. Checked before any
   // copying, since under overload most requests end here.
   const uint64_t records = RecordCount(req.score());
@@ -244,8 +240,7 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
   int bad = -1;
   Status s = ValidateScoreRequest(
       req.score(), Limits(),
-      [this](const std::string& stream) { return streams_.DimensionOf(stream); },
-      &parts, &bad);
+      [this](const std::string& stream) { return streams_.DimensionOf(stream); }, &parts, &bad);
   if (!s.ok()) {
     SendError(reply_to, origin, req.request_id(), s, bad);
     return;
@@ -282,18 +277,19 @@ void Service::HandleScore(const Origin& origin, const pb::Request& req,
       pending->response.mutable_error()->set_message("scoring queue is full; retry later");
       CountError(pb::BUSY);
       if (pending->parts_left.fetch_sub(1) == 1) {
-        Send(reply_to, origin, EncodeError(req.request_id(), Status(pb::BUSY, "scoring queue is full")));
+        Send(reply_to, origin,
+             EncodeError(req.request_id(), Status(pb::BUSY, "scoring queue is full")));
       }
     }
   }
 }
 
-void Service::SubmitQuery(const Origin& origin, const pb::Request& req,
-                          zmq::socket_t& reply_to) {
-  if (!queries_->Submit(origin, req, req.has_models() ? streams_.Names()
-                                                      : std::vector<std::string>())) {
-    SendError(reply_to, origin, req.request_id(),
-              Status(pb::BUSY, "too many queries waiting (limits.max_pending_queries); retry later"));
+void Service::SubmitQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to) {
+  if (!queries_->Submit(origin, req,
+                        req.has_models() ? streams_.Names() : std::vector<std::string>())) {
+    SendError(
+        reply_to, origin, req.request_id(),
+        Status(pb::BUSY, "too many queries waiting (limits.max_pending_queries); retry later"));
   }
 }
 

@@ -47,16 +47,15 @@ std::vector<Service::EndpointRow> Service::Endpoints() {
   // Score and ingest take at most 256 messages a turn, so that control
   // stays served during a flood.
   return {
-      {"score", &score_, zmq::socket_type::router, &config_.endpoints.score,
-       256, &Service::OnScoreMessage},
-      {"control", &control_, zmq::socket_type::router, &config_.endpoints.control,
-       0, &Service::OnControlSocket},
-      {"alerts", &alerts_, zmq::socket_type::pub, &config_.endpoints.alerts,
-       0, nullptr},
-      {"metrics", &metrics_http_, zmq::socket_type::stream, &config_.endpoints.metrics,
-       0, &Service::OnMetricsSocket},
-      {"ingest", &ingest_, zmq::socket_type::pull, &config_.endpoints.ingest,
-       256, &Service::OnIngestMessage},
+      {"score", &score_, zmq::socket_type::router, &config_.endpoints.score, 256,
+       &Service::OnScoreMessage},
+      {"control", &control_, zmq::socket_type::router, &config_.endpoints.control, 0,
+       &Service::OnControlSocket},
+      {"alerts", &alerts_, zmq::socket_type::pub, &config_.endpoints.alerts, 0, nullptr},
+      {"metrics", &metrics_http_, zmq::socket_type::stream, &config_.endpoints.metrics, 0,
+       &Service::OnMetricsSocket},
+      {"ingest", &ingest_, zmq::socket_type::pull, &config_.endpoints.ingest, 256,
+       &Service::OnIngestMessage},
   };
 }
 
@@ -103,7 +102,8 @@ Status Service::Bind(const EndpointRow& row) {
   try {
     sock->bind(addr);
   } catch (const zmq::error_t& e) {
-    return Status::IoError(std::string("cannot bind ") + name + " endpoint " + addr + ": " + e.what());
+    return Status::IoError(std::string("cannot bind ") + name + " endpoint " + addr + ": " +
+                           e.what());
   }
   spdlog::info("{} endpoint on {}", name, addr);
   return Status::OK();
@@ -176,8 +176,8 @@ Status Service::Run(Signals* signals) {
     if (signals->reload.exchange(false)) Reload();
     if (watchdog_us > 0) {
       const auto now = std::chrono::steady_clock::now();
-      const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                                 now.time_since_epoch()).count();
+      const int64_t now_us =
+          std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
       // Ping only while the scorer turns: a wedged scoring thread must get
       // the daemon restarted.
       if (now - last_ping > std::chrono::microseconds(watchdog_us / 3) &&

@@ -12,8 +12,8 @@ std::string Response(const std::string& status, const std::string& body,
                      const std::string& extra_headers = "") {
   return "HTTP/1.1 " + status +
          "\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8"
-         "\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n" + extra_headers + "Connection: close\r\n\r\n" + body;
+         "\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n" + extra_headers + "Connection: close\r\n\r\n" + body;
 }
 
 // Compares without an early exit, so the time taken does not tell how much
@@ -39,7 +39,8 @@ std::string Header(const std::string& head, const std::string& name) {
     const size_t eol = head.find("\r\n", at);
     if (colon == std::string::npos || (eol != std::string::npos && colon > eol)) continue;
     if (Lower(head.substr(at, colon - at)) != name) continue;
-    std::string v = head.substr(colon + 1, (eol == std::string::npos ? head.size() : eol) - colon - 1);
+    std::string v =
+        head.substr(colon + 1, (eol == std::string::npos ? head.size() : eol) - colon - 1);
     const size_t b = v.find_first_not_of(" \t");
     const size_t e = v.find_last_not_of(" \t");
     return b == std::string::npos ? "" : v.substr(b, e - b + 1);

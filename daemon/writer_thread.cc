@@ -9,13 +9,14 @@
 
 namespace anomalyd {
 
-Writer::Writer(zmq::context_t& ctx, std::unique_ptr<Store> store,
-               const WriterOptions& options)
+Writer::Writer(zmq::context_t& ctx, std::unique_ptr<Store> store, const WriterOptions& options)
     : ctx_(ctx), store_(std::move(store)), options_(options) {}
 
 Writer::~Writer() { Stop(); }
 
-void Writer::Start() { thread_ = std::thread([this] { Run(); }); }
+void Writer::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void Writer::Stop() {
   {
@@ -43,8 +44,7 @@ void Writer::Submit(ScoredBatch batch) {
 
 bool Writer::HasRoom(uint64_t records) const {
   std::lock_guard<std::mutex> l(mu_);
-  return pending_records_ == 0 ||
-         pending_records_ + records <= options_.max_pending_records;
+  return pending_records_ == 0 || pending_records_ + records <= options_.max_pending_records;
 }
 
 void Writer::Post(Task task) {
@@ -90,9 +90,8 @@ void Writer::Run() {
     std::deque<Task> tasks;
     {
       std::unique_lock<std::mutex> l(mu_);
-      cv_.wait_for(l, std::chrono::seconds(1), [&] {
-        return stopping_ || !batches_.empty() || !tasks_.empty();
-      });
+      cv_.wait_for(l, std::chrono::seconds(1),
+                   [&] { return stopping_ || !batches_.empty() || !tasks_.empty(); });
       for (auto& b : batches_) batches.push_back(std::move(b));
       batches_.clear();
       tasks.swap(tasks_);
@@ -111,8 +110,9 @@ void Writer::Run() {
       Status s = store_->Prune(p, &deleted);
       if (!s.ok()) spdlog::warn("retention: {}", s.ToString());
       if (deleted > 0) spdlog::debug("retention pruned {} anomalies", deleted);
-      next_prune = std::chrono::steady_clock::now() +
-                   std::chrono::milliseconds(static_cast<int64_t>(options_.retention_every_s * 1000));
+      next_prune =
+          std::chrono::steady_clock::now() +
+          std::chrono::milliseconds(static_cast<int64_t>(options_.retention_every_s * 1000));
     }
   }
 }
@@ -147,8 +147,7 @@ Status Writer::AddSamples(Store& store, const ScoredBatch::Samples& smp) {
   return s;
 }
 
-void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store,
-                    Outbox& outbox) {
+void Writer::Commit(std::vector<ScoredBatch>& batches, Store& store, Outbox& outbox) {
   // Recalibrated thresholds before any reply: a later batch of this group
   // was judged by them, and a threshold a client was told must survive a
   // crash. They are rare (one per thousands of scores).

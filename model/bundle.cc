@@ -69,7 +69,8 @@ Status ReadFile(const fs::path& path, std::string* out) {
 // never exposes a file whose data is not yet on disk.
 Status WriteFileSynced(const fs::path& path, const std::string& bytes) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Status::IoError("cannot create " + path.string() + ": " + std::strerror(errno));
+  if (fd < 0)
+    return Status::IoError("cannot create " + path.string() + ": " + std::strerror(errno));
   size_t done = 0;
   while (done < bytes.size()) {
     ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -98,13 +99,10 @@ void SyncDir(const fs::path& dir) {
 std::string MemberFile(uint32_t k) { return "vae_" + std::to_string(k) + ".pt"; }
 
 Status ValidateMeta(const pb::BundleMeta& m) {
-  auto corrupt = [](const std::string& why) {
-    return Status::Corrupt("bundle metadata: " + why);
-  };
+  auto corrupt = [](const std::string& why) { return Status::Corrupt("bundle metadata: " + why); };
   if (m.format_version() != kFormatVersion) {
     return corrupt("format version " + std::to_string(m.format_version()) +
-                   " is not one this anomalyd reads (" +
-                   std::to_string(kFormatVersion) + ")");
+                   " is not one this anomalyd reads (" + std::to_string(kFormatVersion) + ")");
   }
   const auto& a = m.architecture();
   if (m.dim() == 0 || static_cast<uint32_t>(m.feature_names_size()) != m.dim() ||
@@ -157,9 +155,8 @@ Status Model::Save(const std::string& dir) const {
   fs::create_directories(parent, ec);
   if (ec) return Status::IoError("cannot create " + parent.string() + ": " + ec.message());
   std::random_device rd;
-  const fs::path tmp =
-      parent / ("." + target.filename().string() + ".tmp-" +
-                std::to_string(::getpid()) + "-" + std::to_string(rd()));
+  const fs::path tmp = parent / ("." + target.filename().string() + ".tmp-" +
+                                 std::to_string(::getpid()) + "-" + std::to_string(rd()));
   fs::create_directory(tmp, ec);
   if (ec) return Status::IoError("cannot create " + tmp.string() + ": " + ec.message());
 
@@ -194,10 +191,9 @@ Status Model::Save(const std::string& dir) const {
     // when a bundle is already there, so readers see old or new, whole.
     if (::rename(tmp.c_str(), target.c_str()) != 0) {
       if ((errno != ENOTEMPTY && errno != EEXIST) ||
-          ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
-                      RENAME_EXCHANGE) != 0) {
-        return Status::IoError("cannot move bundle into " + target.string() +
-                               ": " + std::strerror(errno));
+          ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) != 0) {
+        return Status::IoError("cannot move bundle into " + target.string() + ": " +
+                               std::strerror(errno));
       }
     }
     SyncDir(parent);
@@ -237,9 +233,8 @@ Status Model::Load(const std::string& dir, const std::string& device,
   }
   const pb::BundleMeta& meta = impl->meta;
   ANOMALYD_RETURN_IF_ERROR(ValidateMeta(meta).WithContext("bundle " + dir));
-  ANOMALYD_RETURN_IF_ERROR(
-      Normaliser::FromProto(meta.normaliser(), meta.dim(), &impl->normaliser)
-          .WithContext("bundle " + dir));
+  ANOMALYD_RETURN_IF_ERROR(Normaliser::FromProto(meta.normaliser(), meta.dim(), &impl->normaliser)
+                               .WithContext("bundle " + dir));
   ANOMALYD_RETURN_IF_ERROR(ParseDevice(device, &impl->device));
   for (const pb::BundleFile& f : meta.files()) {
     if (f.name().find('/') != std::string::npos || f.name().empty()) {
@@ -251,8 +246,7 @@ Status Model::Load(const std::string& dir, const std::string& device,
     std::string bytes;
     ANOMALYD_RETURN_IF_ERROR(ReadFile(root / f.name(), &bytes).WithContext("bundle " + dir));
     if (bytes.size() != f.size() || Fnv1a(bytes) != f.fnv1a()) {
-      return Status::Corrupt("bundle " + dir + ": " + f.name() +
-                             " is truncated or damaged");
+      return Status::Corrupt("bundle " + dir + ": " + f.name() + " is truncated or damaged");
     }
     try {
       Vae vae(meta.architecture());
@@ -262,8 +256,7 @@ Status Model::Load(const std::string& dir, const std::string& device,
       vae->eval();
       impl->members.push_back(vae);
     } catch (const std::exception& e) {
-      return Status::Corrupt("bundle " + dir + ": " + f.name() +
-                             " does not load: " + e.what());
+      return Status::Corrupt("bundle " + dir + ": " + f.name() + " does not load: " + e.what());
     }
   }
   *model = ModelAccess::Make(std::move(impl));

@@ -9,8 +9,8 @@
 
 #include "model/finite.h"
 #include "model/model_impl.h"
-#include "model/score_formula.h"
 #include "model/parallel.h"
+#include "model/score_formula.h"
 
 namespace anomalyd {
 
@@ -22,19 +22,20 @@ torch::Tensor DensityTerm(const LatentDensity& d, const torch::Tensor& mu,
   return var + (std::log(k) - torch::logsumexp(q, 1));
 }
 
-std::vector<LatentDensity> BuildDensities(const pb::BundleMeta& meta,
-                                          const torch::Device& device) {
+std::vector<LatentDensity> BuildDensities(const pb::BundleMeta& meta, const torch::Device& device) {
   std::vector<LatentDensity> out;
   if (!(meta.architecture().density_weight() > 0)) return out;
   const int64_t l = meta.architecture().latent_dim();
   for (const pb::LatentCentres& c : meta.latent_centres()) {
     const int64_t k = c.mean_size() / l;
     auto mean = torch::tensor(std::vector<float>(c.mean().begin(), c.mean().end())).view({k, l});
-    auto lv = torch::tensor(std::vector<float>(c.log_var().begin(), c.log_var().end())).view({k, l});
+    auto lv =
+        torch::tensor(std::vector<float>(c.log_var().begin(), c.log_var().end())).view({k, l});
     LatentDensity d;
     d.inv_var = (-lv).exp();
     d.a = mean * d.inv_var;
-    d.c = 0.5 * (mean * mean * d.inv_var + lv).sum(1) + 0.5 * static_cast<double>(l) * std::log(2 * M_PI);
+    d.c = 0.5 * (mean * mean * d.inv_var + lv).sum(1) +
+          0.5 * static_cast<double>(l) * std::log(2 * M_PI);
     d.inv_var = d.inv_var.to(device);
     d.a = d.a.to(device);
     d.c = d.c.to(device);
@@ -49,9 +50,8 @@ torch::Tensor CombinedScore(const BatchTerms& t, const pb::Architecture& arch) {
   return CombineScore(t.reconstruction, t.kl, w);
 }
 
-BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
-                      uint32_t samples, bool contributions,
-                      c10::optional<at::Generator> gen,
+BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x, uint32_t samples,
+                      bool contributions, c10::optional<at::Generator> gen,
                       const std::vector<LatentDensity>& densities) {
   BatchTerms out;
   for (size_t i = 0; i < members.size(); ++i) {
@@ -73,8 +73,7 @@ BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
       for (uint32_t l = 0; l < samples; ++l) {
         // Draw on the CPU generator so MC scores are reproducible on any
         // device, then move the noise to the model's device.
-        auto eps = torch::randn(mu.sizes(), gen, torch::kFloat32)
-                       .to(mu.device());
+        auto eps = torch::randn(mu.sizes(), gen, torch::kFloat32).to(mu.device());
         auto decoded = vae->Decode(mu + eps * stddev);
         auto terms = ReconstructionTerms(*vae, x, decoded, /*full=*/true);
         rec = l == 0 ? terms.sum(1) : rec + terms.sum(1);
@@ -87,12 +86,10 @@ BatchTerms ScoreBatch(const std::vector<Vae>& members, const torch::Tensor& x,
       if (contributions) contrib = contrib / static_cast<double>(samples);
     }
     auto kl = KlTerm(mu, logvar);
-    out.reconstruction =
-        out.reconstruction.defined() ? out.reconstruction + rec : rec;
+    out.reconstruction = out.reconstruction.defined() ? out.reconstruction + rec : rec;
     out.kl = out.kl.defined() ? out.kl + kl : kl;
     if (contributions) {
-      out.contributions =
-          out.contributions.defined() ? out.contributions + contrib : contrib;
+      out.contributions = out.contributions.defined() ? out.contributions + contrib : contrib;
     }
   }
   const double k = static_cast<double>(members.size());
@@ -110,15 +107,13 @@ namespace {
 FusedLayer FromLinear(const torch::nn::LinearImpl& lin, bool activation) {
   auto w = lin.weight.detach().to(torch::kCPU).contiguous();
   auto b = lin.bias.detach().to(torch::kCPU).contiguous();
-  return MakeFusedLayer(w.data_ptr<float>(), b.data_ptr<float>(),
-                        static_cast<size_t>(w.size(1)),
+  return MakeFusedLayer(w.data_ptr<float>(), b.data_ptr<float>(), static_cast<size_t>(w.size(1)),
                         static_cast<size_t>(w.size(0)), activation);
 }
 
 // The Linear layers of a Sequential, in order; each is followed by an
 // activation except the decoder's output layer.
-void AppendLinears(const torch::nn::Sequential& seq,
-                   std::vector<FusedLayer>* out) {
+void AppendLinears(const torch::nn::Sequential& seq, std::vector<FusedLayer>* out) {
   for (const auto& m : seq->children()) {
     if (const auto* lin = m->as<torch::nn::Linear>()) {
       out->push_back(FromLinear(*lin, true));
@@ -137,8 +132,10 @@ std::unique_ptr<FusedScorer> BuildFusedScorer(const Model::Impl& impl) {
     AppendLinears(vae->decoder, &m.decoder);
     m.decoder.back().activation = false;
     if (vae->decoder_logvar.defined()) {
-      auto lv = vae->decoder_logvar.detach().to(torch::kCPU)
-                    .clamp(kDecoderLogvarMin, kDecoderLogvarMax).contiguous();
+      auto lv = vae->decoder_logvar.detach()
+                    .to(torch::kCPU)
+                    .clamp(kDecoderLogvarMin, kDecoderLogvarMax)
+                    .contiguous();
       m.SetDecoderLogvar(lv.data_ptr<float>(), static_cast<size_t>(lv.numel()));
     }
     if (members.size() < impl.densities.size()) {
@@ -172,10 +169,9 @@ Status NonFiniteError(const pb::BundleMeta& meta, const float* rows, size_t n) {
   const size_t d = meta.dim();
   for (size_t i = 0; i < n * d; ++i) {
     if (!std::isfinite(rows[i])) {
-      return Status(pb::NON_FINITE,
-                    "record " + std::to_string(i / d) + ", feature '" +
-                        meta.feature_names(static_cast<int>(i % d)) +
-                        "' is not a finite number");
+      return Status(pb::NON_FINITE, "record " + std::to_string(i / d) + ", feature '" +
+                                        meta.feature_names(static_cast<int>(i % d)) +
+                                        "' is not a finite number");
     }
   }
   return Status::OK();
@@ -205,8 +201,7 @@ bool CopyFinite(const float* from, float* to, size_t count) {
 // Normaliser::Apply over n rows with the worker pool's threads: a quantile
 // map costs about 0.5 us a 38-feature row, which one thread would spend
 // serially on a 64k-record GPU batch.
-void ApplyParallel(const Normaliser& normaliser, const float* rows, size_t n,
-                   float* out) {
+void ApplyParallel(const Normaliser& normaliser, const float* rows, size_t n, float* out) {
   constexpr size_t kRows = 2048;
   const size_t d = normaliser.dim();
   WorkerPool::Instance().Run((n + kRows - 1) / kRows, [&](size_t c) {
@@ -219,8 +214,7 @@ void ApplyParallel(const Normaliser& normaliser, const float* rows, size_t n,
 // NON_FINITE. For a GPU the raw rows are staged in pinned host memory a
 // slice at a time, each slice's asynchronous copy overlapping the staging
 // of the next, and normalised there, in double as Normaliser::Apply does.
-Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
-                  torch::Tensor* x) {
+Status Normalised(const Model::Impl& impl, const float* rows, size_t n, torch::Tensor* x) {
   const int64_t d = static_cast<int64_t>(impl.meta.dim());
   const std::vector<int64_t> shape = {static_cast<int64_t>(n), d};
   // A quantile normaliser (knots and a search per value) runs on the host
@@ -234,17 +228,15 @@ Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
     return Status::OK();
   }
   constexpr size_t kSliceRows = 16 * 1024;
-  auto raw = torch::empty(
-      shape, torch::TensorOptions().dtype(torch::kFloat32).device(impl.device));
+  auto raw = torch::empty(shape, torch::TensorOptions().dtype(torch::kFloat32).device(impl.device));
   bool finite = true;
   for (size_t begin = 0; begin < n; begin += kSliceRows) {
     const int64_t len = static_cast<int64_t>(std::min(kSliceRows, n - begin));
     // The caching host allocator keeps a freed slice until its copy is done.
-    auto host = torch::empty({len, d}, torch::TensorOptions()
-                                           .dtype(torch::kFloat32)
-                                           .pinned_memory(true));
-    finite &= CopyFinite(rows + begin * static_cast<size_t>(d),
-                         host.data_ptr<float>(), static_cast<size_t>(host.numel()));
+    auto host =
+        torch::empty({len, d}, torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+    finite &= CopyFinite(rows + begin * static_cast<size_t>(d), host.data_ptr<float>(),
+                         static_cast<size_t>(host.numel()));
     raw.narrow(0, static_cast<int64_t>(begin), len).copy_(host, /*non_blocking=*/true);
   }
   if (!finite) return NonFiniteError(impl.meta, rows, n);
@@ -259,21 +251,19 @@ Status Normalised(const Model::Impl& impl, const float* rows, size_t n,
 // Device results to the host in one copy: rec, kl, score and each score's
 // lower-bound position in the holdout (for the p-value), then the density
 // term when the model has one, then the contributions when asked for.
-void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms,
-                       const torch::Tensor& score, bool contributions,
-                       ScoreOutput* out) {
+void CollectFromDevice(const Model::Impl& impl, const BatchTerms& terms, const torch::Tensor& score,
+                       bool contributions, ScoreOutput* out) {
   const int64_t n = score.size(0);
   const int64_t holdout = impl.device_holdout.numel();
-  auto below = holdout > 0 ? torch::searchsorted(impl.device_holdout, score)
-                                 .to(torch::kFloat32)
+  auto below = holdout > 0 ? torch::searchsorted(impl.device_holdout, score).to(torch::kFloat32)
                            : torch::zeros_like(score);
   std::vector<torch::Tensor> parts = {terms.reconstruction, terms.kl, score, below};
   const bool density = terms.density.defined();
   if (density) parts.push_back(terms.density);
   if (contributions) parts.push_back(terms.contributions.reshape({-1}));
   auto packed = torch::cat(parts);
-  auto host = torch::empty(
-      packed.sizes(), torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
+  auto host = torch::empty(packed.sizes(),
+                           torch::TensorOptions().dtype(torch::kFloat32).pinned_memory(true));
   host.copy_(packed);
   const float* h = host.data_ptr<float>();
   out->reconstruction.assign(h, h + n);
@@ -299,8 +289,7 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
                     ScoreOutput* out) const {
   *out = ScoreOutput();
   if (n == 0) return Status::OK();
-  const uint32_t samples =
-      options.samples ? options.samples : impl_->meta.score_samples();
+  const uint32_t samples = options.samples ? options.samples : impl_->meta.score_samples();
   if (impl_->fused && samples <= 1 && !options.libtorch) {
     if (!options.finite_checked) {
       ANOMALYD_RETURN_IF_ERROR(CheckFinite(impl_->meta, rows, n));
@@ -312,11 +301,11 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
     if (options.contributions) out->contributions.resize(n * dim());
     const bool density = impl_->meta.architecture().density_weight() > 0;
     if (density) out->density.resize(n);
-    impl_->fused->Score(rows, n, out->reconstruction.data(), out->kl.data(),
-                        out->score.data(),
-                        options.contributions ? out->contributions.data() : nullptr,
-                        [&](size_t begin, size_t end) { FillPValues(out, begin, end); },
-                        density ? out->density.data() : nullptr);
+    impl_->fused->Score(
+        rows, n, out->reconstruction.data(), out->kl.data(), out->score.data(),
+        options.contributions ? out->contributions.data() : nullptr,
+        [&](size_t begin, size_t end) { FillPValues(out, begin, end); },
+        density ? out->density.data() : nullptr);
     return Status::OK();
   }
   try {
@@ -326,8 +315,7 @@ Status Model::Score(const float* rows, size_t n, const ScoreOptions& options,
     c10::optional<at::Generator> gen;
     if (samples > 1) gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
     BatchTerms terms =
-        ScoreBatch(impl_->members, x, samples, options.contributions, gen,
-                   impl_->densities);
+        ScoreBatch(impl_->members, x, samples, options.contributions, gen, impl_->densities);
     auto score = CombinedScore(terms, impl_->meta.architecture());
     if (!impl_->device.is_cpu()) {
       CollectFromDevice(*impl_, terms, score, options.contributions, out);
@@ -355,8 +343,7 @@ namespace {
 // mispredicted half the time (105 ns a record against 21 ns now, over
 // 20,000 holdout scores).
 constexpr size_t kLanes = 8;
-void PValues(const float* h, size_t size, const float* score, size_t m,
-             double* p) {
+void PValues(const float* h, size_t size, const float* score, size_t m, double* p) {
   size_t at[kLanes];
   float s[kLanes];
   for (size_t k = 0; k < kLanes; ++k) {
@@ -395,8 +382,7 @@ void Model::FillPValues(ScoreOutput* out) const {
 void Model::FillPValues(ScoreOutput* out, size_t begin, size_t end) const {
   const auto& h = impl_->meta.holdout_scores();
   if (h.empty()) {
-    std::fill(out->p_value.begin() + begin, out->p_value.begin() + end,
-              std::nan(""));
+    std::fill(out->p_value.begin() + begin, out->p_value.begin() + end, std::nan(""));
     return;
   }
   for (size_t i = begin; i < end; i += kLanes) {
@@ -408,9 +394,8 @@ void Model::FillPValues(ScoreOutput* out, size_t begin, size_t end) const {
 Status Model::Sample(size_t n, uint64_t seed, Matrix* out, bool draws) const {
   const bool bernoulli = impl_->meta.architecture().likelihood() == pb::BERNOULLI;
   if (draws && !bernoulli) {
-    return Status::InvalidArgument(
-        "draws need a BERNOULLI model; this one's likelihood is " +
-        pb::Likelihood_Name(impl_->meta.architecture().likelihood()));
+    return Status::InvalidArgument("draws need a BERNOULLI model; this one's likelihood is " +
+                                   pb::Likelihood_Name(impl_->meta.architecture().likelihood()));
   }
   try {
     c10::InferenceMode guard;
@@ -439,8 +424,7 @@ Status Model::Sample(size_t n, uint64_t seed, Matrix* out, bool draws) const {
   return Status::OK();
 }
 
-Status Model::Encode(const float* rows, size_t n, Matrix* out,
-                     Matrix* logvar) const {
+Status Model::Encode(const float* rows, size_t n, Matrix* out, Matrix* logvar) const {
   try {
     c10::InferenceMode guard;
     torch::Tensor x;

@@ -26,6 +26,8 @@ TEST_PACKAGES=(
   # The Python client's pip install into a venv (built by Debian's
   # setuptools and wheel, --no-build-isolation) and its to_dataframe().
   python3-venv python3-setuptools python3-wheel python3-pandas
+  # promtool (deploy/: the alerting rules and the metrics exposition).
+  prometheus
 )
 for arg in "$@"; do
   case "$arg" in

@@ -77,7 +77,8 @@ pb::Request StatusRequest() {
 TEST(ClientTest, EachCallGetsTheReplyWithItsOwnId) {
   zmq::context_t ctx;
   FakeServer server(ctx, [](const pb::Request& r) {
-    return std::vector<std::string>{StatusReply(r.request_id(), "v" + std::to_string(r.request_id()))};
+    return std::vector<std::string>{
+        StatusReply(r.request_id(), "v" + std::to_string(r.request_id()))};
   });
   Client client(ctx, kAddress, kWait);
   pb::Response first, second;
@@ -140,8 +141,7 @@ TEST(ClientTest, NoReplyIsATimeoutAndTheNextCallStillWorks) {
   pb::Response resp;
   const Status s = client.Call(StatusRequest(), &resp);
   EXPECT_EQ(s.code(), pb::IO_ERROR);
-  EXPECT_NE(s.message().find("no reply from inproc://client-test within 200 ms"),
-            std::string::npos)
+  EXPECT_NE(s.message().find("no reply from inproc://client-test within 200 ms"), std::string::npos)
       << s.ToString();
   // The client reconnected: the next call is answered on a fresh socket.
   answer = true;

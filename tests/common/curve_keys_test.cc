@@ -57,10 +57,12 @@ TEST(CurveKeysTest, RefusesBadFiles) {
   } cases[] = {
       {"no key", "metadata\ncurve\n", 0600, false, "no public-key"},
       {"short key", "public-key = \"abc\"\n", 0600, false, "no public-key"},
-      {"pair mismatch", "public-key = \"" + a.public_key + "\"\nsecret-key = \"" + b.secret_key + "\"\n",
-       0600, true, "does not match"},
-      {"secret readable by group", "public-key = \"" + a.public_key + "\"\nsecret-key = \"" +
-       a.secret_key + "\"\n", 0640, true, "has mode 0640"},
+      {"pair mismatch",
+       "public-key = \"" + a.public_key + "\"\nsecret-key = \"" + b.secret_key + "\"\n", 0600, true,
+       "does not match"},
+      {"secret readable by group",
+       "public-key = \"" + a.public_key + "\"\nsecret-key = \"" + a.secret_key + "\"\n", 0640, true,
+       "has mode 0640"},
       {"public key writable by others", "public-key = \"" + a.public_key + "\"\n", 0646, false,
        "has mode 0646"},
   };
@@ -76,8 +78,9 @@ TEST(CurveKeysTest, RefusesBadFiles) {
   }
   // pyzmq's zmq.auth.create_certificates writes single-quoted values too.
   const std::string path = tmp.file("py.key");
-  std::ofstream(path) << "#   ZeroMQ CURVE Public Certificate\n\nmetadata\ncurve\n    public-key = '"
-                      << a.public_key << "'\n";
+  std::ofstream(path)
+      << "#   ZeroMQ CURVE Public Certificate\n\nmetadata\ncurve\n    public-key = '"
+      << a.public_key << "'\n";
   fs::permissions(path, static_cast<fs::perms>(0644));
   ASSERT_OK(ReadKeyFile(path, /*need_secret=*/false, &out));
   EXPECT_EQ(out.public_key, a.public_key);

@@ -38,9 +38,12 @@ enum class Target { kScore, kControl, kIngest };
 
 const char* TargetName(Target t) {
   switch (t) {
-    case Target::kScore: return "score";
-    case Target::kControl: return "control";
-    case Target::kIngest: return "ingest";
+    case Target::kScore:
+      return "score";
+    case Target::kControl:
+      return "control";
+    case Target::kIngest:
+      return "ingest";
   }
   return "?";
 }
@@ -64,8 +67,8 @@ pb::Request ValidScore(const std::string& id = "v") {
   return testing::ScoreRequest({CentralRecord()}, "default", id, /*dense=*/false);
 }
 pb::Request ValidDense(size_t rows) {
-  return testing::ScoreRequest(std::vector<std::vector<float>>(rows, CentralRecord()),
-                               "default", "d", /*dense=*/true);
+  return testing::ScoreRequest(std::vector<std::vector<float>>(rows, CentralRecord()), "default",
+                               "d", /*dense=*/true);
 }
 
 // `base` changed by `edit`.
@@ -88,7 +91,8 @@ pb::Request Query(const std::function<void(pb::QueryRequest*)>& edit) {
 // A request that proto3 refuses to parse: a string field (the record's
 // stream) holding bytes that are not UTF-8.
 std::string NonUtf8Stream() {
-  std::string b = Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream("@@@@"); }));
+  std::string b =
+      Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream("@@@@"); }));
   b.replace(b.find("@@@@"), 4, "\xff\xfe\xc0\x80");
   return b;
 }
@@ -118,16 +122,24 @@ std::vector<Case> FramingCases(Target t) {
       {"request id only", t, {Bytes(id_only)}, pb::UNKNOWN_REQUEST},
       {"wrong envelope: a Response", t, {reply.SerializeAsString()}, pb::UNKNOWN_REQUEST},
       {"wrong envelope: an Alert", t, {alert.SerializeAsString()}, pb::UNKNOWN_REQUEST},
-      {"missing envelope: bare ScoreRequest", t,
-       {ValidScore().score().SerializeAsString()}, pb::UNKNOWN_REQUEST},
-      {"unknown request type (field 99)", t, {std::string("\x08\x05\x98\x06\x01", 5)},
+      {"missing envelope: bare ScoreRequest",
+       t,
+       {ValidScore().score().SerializeAsString()},
        pb::UNKNOWN_REQUEST},
-      {"known field with the wrong wire type", t, {std::string("\x50\x01", 2)},
+      {"unknown request type (field 99)",
+       t,
+       {std::string("\x08\x05\x98\x06\x01", 5)},
+       pb::UNKNOWN_REQUEST},
+      {"known field with the wrong wire type",
+       t,
+       {std::string("\x50\x01", 2)},
        pb::UNKNOWN_REQUEST},
       {"length past the end", t, {std::string("\x52\xff\xff\xff\xff\x0f", 6)}, pb::MALFORMED},
       {"overlong varint", t, {"\x08" + std::string(10, '\xff') + "\x01"}, pb::MALFORMED},
-      {"packed floats not a multiple of 4", t,
-       {std::string("\x52\x09\x0a\x07\x22\x05\x00\x00\x80\x3f\x00", 11)}, pb::MALFORMED},
+      {"packed floats not a multiple of 4",
+       t,
+       {std::string("\x52\x09\x0a\x07\x22\x05\x00\x00\x80\x3f\x00", 11)},
+       pb::MALFORMED},
       {"string field not UTF-8", t, {NonUtf8Stream()}, pb::MALFORMED},
       {"groups nested 30000 deep", t, {NestedGroups(30000)}, pb::MALFORMED},
       {"oversized message", t, {std::string(kMaxMessageBytes + 4000, 'x')}, pb::TOO_LARGE},
@@ -156,73 +168,235 @@ std::vector<Case> ScoreCases(Target t) {
     }
   };
   return {
-      {"empty batch", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->clear_records(); }))}, pb::EMPTY_BATCH},
-      {"dense batch without values", t, {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->clear_values(); b->clear_ids(); }))}, pb::EMPTY_BATCH},
+      {"empty batch",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { s->clear_records(); }))},
+       pb::EMPTY_BATCH},
+      {"dense batch without values",
+       t,
+       {Bytes(EditDense(1,
+                        [](pb::DenseBatch* b) {
+                          b->clear_values();
+                          b->clear_ids();
+                        }))},
+       pb::EMPTY_BATCH},
       {"more records than the maximum", t, {Bytes(EditScore(many_records))}, pb::TOO_LARGE},
       {"more dense rows than the maximum", t, {Bytes(ValidDense(kMaxRecords + 1))}, pb::TOO_LARGE},
-      {"one feature too many", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->add_features(1); }))}, pb::WRONG_DIMENSION},
-      {"no features", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->clear_features(); }))}, pb::WRONG_DIMENSION},
-      {"dense dim 3 for a 4-feature stream", t, {Bytes(EditDense(3, [](pb::DenseBatch* b) { b->set_dim(3); b->clear_ids(); }))}, pb::WRONG_DIMENSION},
-      {"NaN feature", t, {Bytes(EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(2, kNaN); }))}, pb::NON_FINITE},
-      {"+Inf feature", t, {Bytes(EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(0, kInf); }))}, pb::NON_FINITE},
-      {"-Inf feature", t, {Bytes(EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(3, -kInf); }))}, pb::NON_FINITE},
-      {"NaN in a dense row", t, {Bytes(EditDense(3, [&](pb::DenseBatch* b) { b->set_values(6, kNaN); }))}, pb::NON_FINITE},
-      {"dense values not N x d", t, {Bytes(EditDense(2, [](pb::DenseBatch* b) { b->add_values(1); }))}, pb::INVALID_ARGUMENT},
-      {"dense dim 0", t, {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_dim(0); }))}, pb::INVALID_ARGUMENT},
-      {"dense dim 2^32-1", t, {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_dim(UINT32_MAX); }))}, pb::INVALID_ARGUMENT},
-      {"dense ids fewer than rows", t, {Bytes(EditDense(3, [](pb::DenseBatch* b) { b->mutable_ids()->RemoveLast(); }))}, pb::INVALID_ARGUMENT},
-      {"dense event times more than rows", t, {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->add_event_times_us(1); b->add_event_times_us(2); }))}, pb::INVALID_ARGUMENT},
-      {"records and a dense batch", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_dense()->set_dim(4); }))}, pb::INVALID_ARGUMENT},
-      {"duplicate record ids", t, {Bytes(EditScore([](pb::ScoreRequest* s) { *s->add_records() = s->records(0); }))}, pb::DUPLICATE_ID},
-      {"duplicate dense ids", t, {Bytes(EditDense(3, [](pb::DenseBatch* b) { b->set_ids(2, b->ids(0)); }))}, pb::DUPLICATE_ID},
-      {"unknown stream", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream("nope"); }))}, pb::UNKNOWN_STREAM},
-      {"dense batch for an unknown stream", t, {Bytes(EditDense(2, [](pb::DenseBatch* b) { b->set_stream("nope"); }))}, pb::UNKNOWN_STREAM},
-      {"second record of an unknown stream", t, {Bytes(EditScore([](pb::ScoreRequest* s) {
+      {"one feature too many",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->add_features(1); }))},
+       pb::WRONG_DIMENSION},
+      {"no features",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->clear_features(); }))},
+       pb::WRONG_DIMENSION},
+      {"dense dim 3 for a 4-feature stream",
+       t,
+       {Bytes(EditDense(3,
+                        [](pb::DenseBatch* b) {
+                          b->set_dim(3);
+                          b->clear_ids();
+                        }))},
+       pb::WRONG_DIMENSION},
+      {"NaN feature",
+       t,
+       {Bytes(
+           EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(2, kNaN); }))},
+       pb::NON_FINITE},
+      {"+Inf feature",
+       t,
+       {Bytes(
+           EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(0, kInf); }))},
+       pb::NON_FINITE},
+      {"-Inf feature",
+       t,
+       {Bytes(
+           EditScore([&](pb::ScoreRequest* s) { s->mutable_records(0)->set_features(3, -kInf); }))},
+       pb::NON_FINITE},
+      {"NaN in a dense row",
+       t,
+       {Bytes(EditDense(3, [&](pb::DenseBatch* b) { b->set_values(6, kNaN); }))},
+       pb::NON_FINITE},
+      {"dense values not N x d",
+       t,
+       {Bytes(EditDense(2, [](pb::DenseBatch* b) { b->add_values(1); }))},
+       pb::INVALID_ARGUMENT},
+      {"dense dim 0",
+       t,
+       {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_dim(0); }))},
+       pb::INVALID_ARGUMENT},
+      {"dense dim 2^32-1",
+       t,
+       {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_dim(UINT32_MAX); }))},
+       pb::INVALID_ARGUMENT},
+      {"dense ids fewer than rows",
+       t,
+       {Bytes(EditDense(3, [](pb::DenseBatch* b) { b->mutable_ids()->RemoveLast(); }))},
+       pb::INVALID_ARGUMENT},
+      {"dense event times more than rows",
+       t,
+       {Bytes(EditDense(1,
+                        [](pb::DenseBatch* b) {
+                          b->add_event_times_us(1);
+                          b->add_event_times_us(2);
+                        }))},
+       pb::INVALID_ARGUMENT},
+      {"records and a dense batch",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_dense()->set_dim(4); }))},
+       pb::INVALID_ARGUMENT},
+      {"duplicate record ids",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { *s->add_records() = s->records(0); }))},
+       pb::DUPLICATE_ID},
+      {"duplicate dense ids",
+       t,
+       {Bytes(EditDense(3, [](pb::DenseBatch* b) { b->set_ids(2, b->ids(0)); }))},
+       pb::DUPLICATE_ID},
+      {"unknown stream",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream("nope"); }))},
+       pb::UNKNOWN_STREAM},
+      {"dense batch for an unknown stream",
+       t,
+       {Bytes(EditDense(2, [](pb::DenseBatch* b) { b->set_stream("nope"); }))},
+       pb::UNKNOWN_STREAM},
+      {"second record of an unknown stream",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) {
          pb::Record* r = s->add_records();
          *r = s->records(0);
          r->set_id("w");
          r->set_stream("nope");
-       }))}, pb::UNKNOWN_STREAM},
-      {"stream name of 129 bytes", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream(std::string(129, 's')); }))}, pb::INVALID_ARGUMENT},
-      {"stream name of 60000 bytes", t, {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_stream(std::string(60000, 's')); }))}, pb::INVALID_ARGUMENT},
-      {"stream name with a NUL byte", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream(std::string("default\0x", 9)); }))}, pb::UNKNOWN_STREAM},
+       }))},
+       pb::UNKNOWN_STREAM},
+      {"stream name of 129 bytes",
+       t,
+       {Bytes(EditScore(
+           [](pb::ScoreRequest* s) { s->mutable_records(0)->set_stream(std::string(129, 's')); }))},
+       pb::INVALID_ARGUMENT},
+      {"stream name of 60000 bytes",
+       t,
+       {Bytes(EditDense(1, [](pb::DenseBatch* b) { b->set_stream(std::string(60000, 's')); }))},
+       pb::INVALID_ARGUMENT},
+      {"stream name with a NUL byte",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) {
+         s->mutable_records(0)->set_stream(std::string("default\0x", 9));
+       }))},
+       pb::UNKNOWN_STREAM},
   };
 }
 
 // Hostile but legal score requests: served like any other.
 std::vector<Case> LegalScoreCases(Target t) {
   return {
-      {"record id of 60000 bytes", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_id(std::string(60000, 'i')); }))}, pb::OK},
-      {"event time INT64_MIN", t, {Bytes(EditScore([](pb::ScoreRequest* s) { s->mutable_records(0)->set_event_time_us(INT64_MIN); }))}, pb::OK},
-      {"event time INT64_MAX", t, {Bytes(EditDense(2, [](pb::DenseBatch* b) { b->add_event_times_us(INT64_MAX); b->add_event_times_us(-1); }))}, pb::OK},
-      {"request id 2^64-1", t, {Bytes(Edit(ValidScore(), [](pb::Request* r) { r->set_request_id(UINT64_MAX); }))}, pb::OK},
-      {"2000 labels", t, {Bytes(EditScore([](pb::ScoreRequest* s) {
+      {"record id of 60000 bytes",
+       t,
+       {Bytes(EditScore(
+           [](pb::ScoreRequest* s) { s->mutable_records(0)->set_id(std::string(60000, 'i')); }))},
+       pb::OK},
+      {"event time INT64_MIN",
+       t,
+       {Bytes(EditScore(
+           [](pb::ScoreRequest* s) { s->mutable_records(0)->set_event_time_us(INT64_MIN); }))},
+       pb::OK},
+      {"event time INT64_MAX",
+       t,
+       {Bytes(EditDense(2,
+                        [](pb::DenseBatch* b) {
+                          b->add_event_times_us(INT64_MAX);
+                          b->add_event_times_us(-1);
+                        }))},
+       pb::OK},
+      {"request id 2^64-1",
+       t,
+       {Bytes(Edit(ValidScore(), [](pb::Request* r) { r->set_request_id(UINT64_MAX); }))},
+       pb::OK},
+      {"2000 labels",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) {
          auto* labels = s->mutable_records(0)->mutable_labels();
          for (int i = 0; i < 2000; ++i) (*labels)["k" + std::to_string(i)] = std::string(8, 'v');
-       }))}, pb::OK},
-      {"unknown field inside the request", t, {Bytes(ValidScore()) + std::string("\xa8\x1f\x01", 3)}, pb::OK},
-      {"denormal and huge finite features", t, {Bytes(EditScore([](pb::ScoreRequest* s) {
+       }))},
+       pb::OK},
+      {"unknown field inside the request",
+       t,
+       {Bytes(ValidScore()) + std::string("\xa8\x1f\x01", 3)},
+       pb::OK},
+      {"denormal and huge finite features",
+       t,
+       {Bytes(EditScore([](pb::ScoreRequest* s) {
          s->mutable_records(0)->set_features(0, 1e-45f);
          s->mutable_records(0)->set_features(1, 3e38f);
-       }))}, pb::OK},
+       }))},
+       pb::OK},
   };
 }
 
 // Anomaly queries the store must refuse (score and control endpoints).
 std::vector<Case> QueryCases(Target t) {
   return {
-      {"query limit 2^30", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_limit(1u << 30); }))}, pb::INVALID_ARGUMENT},
-      {"query limit 2^32-1", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_limit(UINT32_MAX); }))}, pb::INVALID_ARGUMENT},
-      {"query cursor garbage", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("%%%"); }))}, pb::INVALID_ARGUMENT},
-      {"query cursor of 60000 bytes", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1." + std::string(60000, '9')); }))}, pb::INVALID_ARGUMENT},
-      {"query cursor with an overflowing time", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1.99999999999999999999999.1"); }))}, pb::INVALID_ARGUMENT},
-      {"query cursor with a negative id", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1.5.-1"); }))}, pb::INVALID_ARGUMENT},
-      {"query cursor of another order", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("x1.3ff0000000000000.1"); }))}, pb::INVALID_ARGUMENT},
-      {"query since after until", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_since_us(100); q->set_until_us(50); }))}, pb::INVALID_ARGUMENT},
-      {"query since INT64_MAX until INT64_MIN", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_since_us(INT64_MAX); q->set_until_us(INT64_MIN); }))}, pb::INVALID_ARGUMENT},
-      {"query min_score NaN", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_has_min_score(true); q->set_min_score(NAN); }))}, pb::INVALID_ARGUMENT},
-      {"query over all time", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_since_us(INT64_MIN); q->set_until_us(INT64_MAX); }))}, pb::OK},
-      {"query with an unknown order", t, {Bytes(Query([](pb::QueryRequest* q) { q->set_order(static_cast<pb::QueryOrder>(77)); }))}, pb::OK},
+      {"query limit 2^30",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_limit(1u << 30); }))},
+       pb::INVALID_ARGUMENT},
+      {"query limit 2^32-1",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_limit(UINT32_MAX); }))},
+       pb::INVALID_ARGUMENT},
+      {"query cursor garbage",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("%%%"); }))},
+       pb::INVALID_ARGUMENT},
+      {"query cursor of 60000 bytes",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1." + std::string(60000, '9')); }))},
+       pb::INVALID_ARGUMENT},
+      {"query cursor with an overflowing time",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1.99999999999999999999999.1"); }))},
+       pb::INVALID_ARGUMENT},
+      {"query cursor with a negative id",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("s1.5.-1"); }))},
+       pb::INVALID_ARGUMENT},
+      {"query cursor of another order",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_cursor("x1.3ff0000000000000.1"); }))},
+       pb::INVALID_ARGUMENT},
+      {"query since after until",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) {
+         q->set_since_us(100);
+         q->set_until_us(50);
+       }))},
+       pb::INVALID_ARGUMENT},
+      {"query since INT64_MAX until INT64_MIN",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) {
+         q->set_since_us(INT64_MAX);
+         q->set_until_us(INT64_MIN);
+       }))},
+       pb::INVALID_ARGUMENT},
+      {"query min_score NaN",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) {
+         q->set_has_min_score(true);
+         q->set_min_score(NAN);
+       }))},
+       pb::INVALID_ARGUMENT},
+      {"query over all time",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) {
+         q->set_since_us(INT64_MIN);
+         q->set_until_us(INT64_MAX);
+       }))},
+       pb::OK},
+      {"query with an unknown order",
+       t,
+       {Bytes(Query([](pb::QueryRequest* q) { q->set_order(static_cast<pb::QueryOrder>(77)); }))},
+       pb::OK},
   };
 }
 
@@ -256,50 +430,157 @@ std::vector<Case> ControlCases(const std::string& dir) {
   };
   return {
       {"score request on control", t, {Bytes(ValidScore())}, pb::UNKNOWN_REQUEST},
-      {"retrain from a missing CSV", t, {retrain([&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/missing.csv"); })}, pb::NOT_FOUND},
-      {"retrain from an empty path", t, {retrain([](pb::RetrainRequest* r) { r->set_csv_path(""); })}, pb::INVALID_ARGUMENT},
-      {"retrain from a directory", t, {retrain([&](pb::RetrainRequest* r) { r->set_csv_path(dir); })}, pb::INVALID_ARGUMENT},
-      {"retrain from /dev/zero", t, {retrain([](pb::RetrainRequest* r) { r->set_csv_path("/dev/zero"); })}, pb::INVALID_ARGUMENT},
-      {"retrain from a path of 60000 bytes", t, {retrain([](pb::RetrainRequest* r) { r->set_csv_path("/" + std::string(60000, 'p')); })}, pb::NOT_FOUND},
-      {"retrain without a source", t, {retrain([](pb::RetrainRequest* r) { r->set_stream("s"); })}, pb::INVALID_ARGUMENT},
-      {"retrain with a stream name of 129 bytes", t, {retrain([](pb::RetrainRequest* r) { r->set_stream(std::string(129, 's')); r->set_from_reservoir(true); })}, pb::INVALID_ARGUMENT},
-      {"retrain inline rows not N x dim", t, {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 3, 4)->add_values(1); })}, pb::INVALID_ARGUMENT},
-      {"retrain inline rows with dim 0", t, {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 3, 4)->set_dim(0); })}, pb::INVALID_ARGUMENT},
-      {"retrain inline rows without values", t, {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 0, 4); })}, pb::INVALID_ARGUMENT},
-      {"retrain inline rows with NaN", t, {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 50, 4)->set_values(9, NAN); })}, pb::NON_FINITE},
-      {"retrain inline rows with -Inf", t, {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 50, 4)->set_values(0, -INFINITY); })}, pb::NON_FINITE},
-      {"retrain inline rows, 3 names for dim 4", t, {retrain([&](pb::RetrainRequest* r) {
+      {"retrain from a missing CSV",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/missing.csv"); })},
+       pb::NOT_FOUND},
+      {"retrain from an empty path",
+       t,
+       {retrain([](pb::RetrainRequest* r) { r->set_csv_path(""); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain from a directory",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { r->set_csv_path(dir); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain from /dev/zero",
+       t,
+       {retrain([](pb::RetrainRequest* r) { r->set_csv_path("/dev/zero"); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain from a path of 60000 bytes",
+       t,
+       {retrain([](pb::RetrainRequest* r) { r->set_csv_path("/" + std::string(60000, 'p')); })},
+       pb::NOT_FOUND},
+      {"retrain without a source",
+       t,
+       {retrain([](pb::RetrainRequest* r) { r->set_stream("s"); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain with a stream name of 129 bytes",
+       t,
+       {retrain([](pb::RetrainRequest* r) {
+         r->set_stream(std::string(129, 's'));
+         r->set_from_reservoir(true);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"retrain inline rows not N x dim",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 3, 4)->add_values(1); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain inline rows with dim 0",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 3, 4)->set_dim(0); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain inline rows without values",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 0, 4); })},
+       pb::INVALID_ARGUMENT},
+      {"retrain inline rows with NaN",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 50, 4)->set_values(9, NAN); })},
+       pb::NON_FINITE},
+      {"retrain inline rows with -Inf",
+       t,
+       {retrain([&](pb::RetrainRequest* r) { inline_rows(r, 50, 4)->set_values(0, -INFINITY); })},
+       pb::NON_FINITE},
+      {"retrain inline rows, 3 names for dim 4",
+       t,
+       {retrain([&](pb::RetrainRequest* r) {
          inline_rows(r, 50, 4);
          for (const char* n : {"a", "b", "c"}) r->add_feature_names(n);
-       })}, pb::INVALID_ARGUMENT},
+       })},
+       pb::INVALID_ARGUMENT},
       {"rollback to a version that does not exist", t, {rollback("default", 42)}, pb::NOT_FOUND},
       {"rollback to version 0", t, {rollback("", 0)}, pb::NOT_FOUND},
       {"rollback to version 2^32-1", t, {rollback("default", UINT32_MAX)}, pb::NOT_FOUND},
       {"rollback of an unknown stream", t, {rollback("nope", 1)}, pb::NOT_FOUND},
-      {"rollback of a stream name of 60000 bytes", t, {rollback(std::string(60000, 's'), 1)}, pb::NOT_FOUND},
-      {"calibrate an unknown stream", t, {calibrate([](pb::CalibrateRequest* c) { c->set_stream("nope"); })}, pb::UNKNOWN_STREAM},
-      {"calibrate contamination 2", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::QUANTILE); c->set_contamination(2); })}, pb::INVALID_ARGUMENT},
-      {"calibrate contamination -0.5", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::QUANTILE); c->set_contamination(-0.5); })}, pb::INVALID_ARGUMENT},
-      {"calibrate contamination NaN", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::QUANTILE); c->set_contamination(NAN); })}, pb::INVALID_ARGUMENT},
-      {"calibrate POT risk 1.5", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::POT); c->set_risk(1.5); })}, pb::INVALID_ARGUMENT},
-      {"calibrate fixed NaN", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::FIXED); c->set_value(NAN); })}, pb::INVALID_ARGUMENT},
-      {"calibrate fixed +Inf", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(pb::FIXED); c->set_value(INFINITY); })}, pb::INVALID_ARGUMENT},
-      {"calibrate an unknown method", t, {calibrate([](pb::CalibrateRequest* c) { c->set_method(static_cast<pb::ThresholdMethod>(99)); })}, pb::INVALID_ARGUMENT},
-      {"cancel a retrain that is not running", t, {Bytes(Control([](pb::Request* r) { r->mutable_cancel_retrain()->set_stream("default"); }))}, pb::NOT_FOUND},
-      {"models of an unknown stream", t, {Bytes(Control([](pb::Request* r) { r->mutable_models()->set_stream("nope"); }))}, pb::OK},
+      {"rollback of a stream name of 60000 bytes",
+       t,
+       {rollback(std::string(60000, 's'), 1)},
+       pb::NOT_FOUND},
+      {"calibrate an unknown stream",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) { c->set_stream("nope"); })},
+       pb::UNKNOWN_STREAM},
+      {"calibrate contamination 2",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::QUANTILE);
+         c->set_contamination(2);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate contamination -0.5",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::QUANTILE);
+         c->set_contamination(-0.5);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate contamination NaN",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::QUANTILE);
+         c->set_contamination(NAN);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate POT risk 1.5",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::POT);
+         c->set_risk(1.5);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate fixed NaN",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::FIXED);
+         c->set_value(NAN);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate fixed +Inf",
+       t,
+       {calibrate([](pb::CalibrateRequest* c) {
+         c->set_method(pb::FIXED);
+         c->set_value(INFINITY);
+       })},
+       pb::INVALID_ARGUMENT},
+      {"calibrate an unknown method",
+       t,
+       {calibrate(
+           [](pb::CalibrateRequest* c) { c->set_method(static_cast<pb::ThresholdMethod>(99)); })},
+       pb::INVALID_ARGUMENT},
+      {"cancel a retrain that is not running",
+       t,
+       {Bytes(Control([](pb::Request* r) { r->mutable_cancel_retrain()->set_stream("default"); }))},
+       pb::NOT_FOUND},
+      {"models of an unknown stream",
+       t,
+       {Bytes(Control([](pb::Request* r) { r->mutable_models()->set_stream("nope"); }))},
+       pb::OK},
   };
 }
 
 // Score-endpoint requests of types it does not serve.
 std::vector<Case> WrongEndpointCases(Target t) {
   std::vector<Case> c = {
-      {"retrain on " + std::string(TargetName(t)), t, {Bytes(Control([](pb::Request* r) { r->mutable_retrain()->set_from_reservoir(true); }))}, pb::UNKNOWN_REQUEST},
-      {"rollback on " + std::string(TargetName(t)), t, {Bytes(Control([](pb::Request* r) { r->mutable_rollback()->set_to_version(1); }))}, pb::UNKNOWN_REQUEST},
-      {"reload on " + std::string(TargetName(t)), t, {Bytes(Control([](pb::Request* r) { r->mutable_reload(); }))}, pb::UNKNOWN_REQUEST},
+      {"retrain on " + std::string(TargetName(t)),
+       t,
+       {Bytes(Control([](pb::Request* r) { r->mutable_retrain()->set_from_reservoir(true); }))},
+       pb::UNKNOWN_REQUEST},
+      {"rollback on " + std::string(TargetName(t)),
+       t,
+       {Bytes(Control([](pb::Request* r) { r->mutable_rollback()->set_to_version(1); }))},
+       pb::UNKNOWN_REQUEST},
+      {"reload on " + std::string(TargetName(t)),
+       t,
+       {Bytes(Control([](pb::Request* r) { r->mutable_reload(); }))},
+       pb::UNKNOWN_REQUEST},
   };
   if (t == Target::kIngest) {
-    c.push_back({"query on ingest", t, {Bytes(Query([](pb::QueryRequest*) {}))}, pb::UNKNOWN_REQUEST});
-    c.push_back({"status on ingest", t, {Bytes(Control([](pb::Request* r) { r->mutable_status(); }))}, pb::UNKNOWN_REQUEST});
+    c.push_back(
+        {"query on ingest", t, {Bytes(Query([](pb::QueryRequest*) {}))}, pb::UNKNOWN_REQUEST});
+    c.push_back({"status on ingest",
+                 t,
+                 {Bytes(Control([](pb::Request* r) { r->mutable_status(); }))},
+                 pb::UNKNOWN_REQUEST});
   }
   return c;
 }
@@ -324,8 +605,8 @@ int ConnectIpc(const std::string& endpoint) {
 // subscription of a megabyte).
 std::string ZmtpHandshake(const std::string& socket_type) {
   std::string g("\xff\0\0\0\0\0\0\0\x01\x7f\x03\x00", 12);  // signature, version 3.0
-  g += std::string("NULL") + std::string(16, '\0');               // mechanism
-  g += std::string(32, '\0');                                     // as-server, filler
+  g += std::string("NULL") + std::string(16, '\0');         // mechanism
+  g += std::string(32, '\0');                               // as-server, filler
   std::string ready = "\x05READY\x0bSocket-Type";
   const uint32_t n = htonl(static_cast<uint32_t>(socket_type.size()));
   ready.append(reinterpret_cast<const char*>(&n), 4);
@@ -333,8 +614,7 @@ std::string ZmtpHandshake(const std::string& socket_type) {
   return g + "\x04" + static_cast<char>(ready.size()) + ready;  // a short command
 }
 // A long frame whose header declares `declared` bytes (default: the body's).
-std::string ZmtpFrame(const std::string& body, bool more = false,
-                      uint64_t declared = UINT64_MAX) {
+std::string ZmtpFrame(const std::string& body, bool more = false, uint64_t declared = UINT64_MAX) {
   const uint64_t size = declared == UINT64_MAX ? body.size() : declared;
   std::string f(1, static_cast<char>(0x02 | (more ? 0x01 : 0)));
   for (int shift = 56; shift >= 0; shift -= 8) f.push_back(static_cast<char>(size >> shift));
@@ -358,9 +638,10 @@ class BadInputTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tmp_ = new testing::TempDir();
-    daemon_ = new DaemonProcess(
-        tmp_->path().string(), "[limits]\nmax_message_bytes = " + std::to_string(kMaxMessageBytes) +
-                                   "\nmax_records_per_request = " + std::to_string(kMaxRecords) + "\n");
+    daemon_ =
+        new DaemonProcess(tmp_->path().string(),
+                          "[limits]\nmax_message_bytes = " + std::to_string(kMaxMessageBytes) +
+                              "\nmax_records_per_request = " + std::to_string(kMaxRecords) + "\n");
     metrics_port_ = testing::FreePort();
     daemon_->set_metrics("tcp://127.0.0.1:" + std::to_string(metrics_port_));
     std::string why;
@@ -383,9 +664,12 @@ class BadInputTest : public ::testing::Test {
 
   static std::string Endpoint(Target t) {
     switch (t) {
-      case Target::kScore: return daemon_->score();
-      case Target::kControl: return daemon_->control();
-      case Target::kIngest: return daemon_->ingest();
+      case Target::kScore:
+        return daemon_->score();
+      case Target::kControl:
+        return daemon_->control();
+      case Target::kIngest:
+        return daemon_->ingest();
     }
     return "";
   }
@@ -480,7 +764,8 @@ class BadInputTest : public ::testing::Test {
     EXPECT_EQ(r.id(), "ok0") << after;
     EXPECT_GE(r.model_version(), 1u) << after;
     EXPECT_TRUE(std::isfinite(r.score()) && r.score() >= 0) << after << ": " << r.score();
-    EXPECT_TRUE(std::isfinite(r.threshold()) && r.threshold() > 0) << after << ": " << r.threshold();
+    EXPECT_TRUE(std::isfinite(r.threshold()) && r.threshold() > 0)
+        << after << ": " << r.threshold();
     EXPECT_FALSE(r.flagged()) << after << ": score " << r.score() << " threshold " << r.threshold();
     const pb::StatusResponse status = GetStatus(*control_);
     const pb::StreamStatus* st = FindStream(status, "default");
@@ -608,10 +893,14 @@ TEST_F(BadInputTest, AlertsEndpointIgnoresWhatClientsSend) {
   zmq::socket_t xsub(ctx_, zmq::socket_type::xsub);
   xsub.set(zmq::sockopt::linger, 0);
   xsub.connect(daemon_->alerts());
-  const std::vector<std::vector<std::string>> messages = {
-      {"not a subscription"}, {""}, {std::string("\x01", 1)}, {std::string("\x00", 1)},
-      {std::string("\x00never subscribed", 17)}, {"\x01" + std::string(4096, 't')},
-      {"\x01part", "two", "three"}, {std::string(70000, '\x02')}};
+  const std::vector<std::vector<std::string>> messages = {{"not a subscription"},
+                                                          {""},
+                                                          {std::string("\x01", 1)},
+                                                          {std::string("\x00", 1)},
+                                                          {std::string("\x00never subscribed", 17)},
+                                                          {"\x01" + std::string(4096, 't')},
+                                                          {"\x01part", "two", "three"},
+                                                          {std::string(70000, '\x02')}};
   for (const auto& m : messages) SendFrames(xsub, m);
   for (int i = 0; i < 10000; ++i) SendFrames(xsub, {"\x01topic" + std::to_string(i)});
   // By hand: a subscription of 1 MiB (beyond the endpoint's 1 KiB bound:
@@ -641,7 +930,8 @@ TEST_F(BadInputTest, AlertsEndpointIgnoresWhatClientsSend) {
   ExpectServing("hostile alert subscribers");
   std::mt19937_64 rng(3);
   pb::Response resp;
-  ASSERT_OK(score_->Call(testing::ScoreRequest({testing::AnomalousRecord(rng)}, "default", "alert", false), &resp));
+  ASSERT_OK(score_->Call(
+      testing::ScoreRequest({testing::AnomalousRecord(rng)}, "default", "alert", false), &resp));
   ASSERT_TRUE(resp.score().results(0).flagged());
   std::vector<zmq::message_t> frames;
   ASSERT_TRUE(zmq::recv_multipart(sub, std::back_inserter(frames)));
@@ -678,19 +968,25 @@ TEST_F(BadInputTest, MetricsEndpointSurvivesGarbageHttp) {
       {"NUL bytes", std::string(64, '\0'), "HTTP/1.1 404"},
       {"POST", "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", "HTTP/1.1 404"},
       {"HTTP/0.9 style", "GET /\r\n", "HTTP/1.1 404"},
-      {"URL of 100000 bytes", "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n\r\n", "HTTP/1.1 404"},
-      {"headers of 1 MiB", "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'h') + "\r\n\r\n", ""},
-      {"10000 headers", [] {
+      {"URL of 100000 bytes", "GET /" + std::string(100000, 'a') + " HTTP/1.1\r\n\r\n",
+       "HTTP/1.1 404"},
+      {"headers of 1 MiB",
+       "GET /metrics HTTP/1.1\r\nX-Big: " + std::string(1 << 20, 'h') + "\r\n\r\n", ""},
+      {"10000 headers",
+       [] {
          std::string r = "GET /metrics HTTP/1.1\r\n";
          for (int i = 0; i < 10000; ++i) r += "X-" + std::to_string(i) + ": v\r\n";
          return r + "\r\n";
-       }(), ""},
+       }(),
+       ""},
       {"request line without CRLF", "GET /metrics", "HTTP/1.1 200 OK"},
-      {"100 pipelined requests", [] {
+      {"100 pipelined requests",
+       [] {
          std::string r;
          for (int i = 0; i < 100; ++i) r += "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
          return r;
-       }(), "HTTP/1.1 200 OK"},
+       }(),
+       "HTTP/1.1 200 OK"},
       {"connect and close", "", ""},
   };
   for (const HttpCase& c : cases) {
@@ -724,15 +1020,20 @@ TEST_F(BadInputTest, RetrainFromBadDataFailsInStatus) {
     std::function<void(pb::RetrainRequest*)> source;
     const char* error;  // expected in TrainingStatus.error
   } cases[] = {
-      {"malformed", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/malformed.csv"); }, "malformed.csv:3"},
-      {"header_only", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/header_only.csv"); }, "header_only.csv"},
-      {"ragged", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/ragged.csv"); }, "ragged.csv:3"},
+      {"malformed", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/malformed.csv"); },
+       "malformed.csv:3"},
+      {"header_only", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/header_only.csv"); },
+       "header_only.csv"},
+      {"ragged", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/ragged.csv"); },
+       "ragged.csv:3"},
       {"empty", [&](pb::RetrainRequest* r) { r->set_csv_path(dir + "/empty.csv"); }, "empty.csv"},
       {"no_reservoir", [](pb::RetrainRequest* r) { r->set_from_reservoir(true); }, "reservoir"},
-      {"two_rows", [](pb::RetrainRequest* r) {
+      {"two_rows",
+       [](pb::RetrainRequest* r) {
          r->mutable_inline_rows()->set_dim(2);
          for (float v : {1.f, 2.f, 3.f, 4.f}) r->mutable_inline_rows()->add_values(v);
-       }, "TRAINING_FAILED"},
+       },
+       "TRAINING_FAILED"},
   };
   for (const Async& c : cases) {
     pb::Request req;
@@ -760,7 +1061,8 @@ TEST_F(BadInputTest, RetrainFromBadDataFailsInStatus) {
 TEST_F(BadInputTest, DaemonLoggedNoIoLoopErrors) {
   const std::string log = daemon_->Log();
   std::string errors;
-  for (size_t at = log.find("I/O loop"); at != std::string::npos; at = log.find("I/O loop", at + 1)) {
+  for (size_t at = log.find("I/O loop"); at != std::string::npos;
+       at = log.find("I/O loop", at + 1)) {
     errors += log.substr(at, log.find('\n', at) - at) + "\n";
   }
   EXPECT_EQ(errors, "");

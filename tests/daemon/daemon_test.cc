@@ -1,10 +1,9 @@
 // Integration tests: the real anomalyd binary, real ZeroMQ sockets, the real
 // SQLite file. Each test starts its own daemon in a temp dir.
-#include <zmq.hpp>
-#include <zmq_addon.hpp>
-
 #include <filesystem>
 #include <set>
+#include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include "clients/client.h"
 #include "storage/store.h"
@@ -239,7 +238,8 @@ TEST_F(DaemonTest, SigtermDuringLoadKeepsEveryFlaggedReply) {
       std::mt19937_64 rng(100 + t);
       for (int k = 0; !stop; ++k) {
         std::vector<std::vector<float>> rows;
-        for (int i = 0; i < 8; ++i) rows.push_back(i % 4 == 0 ? AnomalousRecord(rng) : NormalRecord(rng));
+        for (int i = 0; i < 8; ++i)
+          rows.push_back(i % 4 == 0 ? AnomalousRecord(rng) : NormalRecord(rng));
         pb::Response resp;
         const std::string prefix = std::to_string(t) + "-" + std::to_string(k) + "-";
         if (!c.Call(ScoreRequest(rows, "default", prefix, true), &resp).ok()) break;
@@ -305,7 +305,8 @@ TEST_F(DaemonTest, RecalibrationMovesTheThresholdWithinItsBound) {
     std::vector<std::vector<float>> rows;
     for (int i = 0; i < 50; ++i) rows.push_back(AnomalousRecord(rng_));
     pb::Response resp;
-    ASSERT_OK(score_->Call(ScoreRequest(rows, "default", "f" + std::to_string(k) + "-", true), &resp));
+    ASSERT_OK(
+        score_->Call(ScoreRequest(rows, "default", "f" + std::to_string(k) + "-", true), &resp));
     for (const auto& r : resp.score().results()) EXPECT_TRUE(r.flagged());
   }
   const double now = FindStream(GetStatus(*control_), "default")->threshold();
@@ -344,8 +345,10 @@ TEST_F(DaemonTest, FloodGetsBusyQuicklyAndControlStillAnswers) {
     ASSERT_TRUE(flood.recv(m)) << "reply " << i << " missing";
     pb::Response resp;
     ASSERT_TRUE(resp.ParseFromArray(m.data(), static_cast<int>(m.size())));
-    if (resp.error().code() == pb::BUSY) ++busy;
-    else if (resp.error().code() == pb::OK && resp.score().results_size() == 32) ++ok;
+    if (resp.error().code() == pb::BUSY)
+      ++busy;
+    else if (resp.error().code() == pb::OK && resp.score().results_size() == 32)
+      ++ok;
   }
   EXPECT_GT(busy, 0);
   EXPECT_GT(ok, 0);
@@ -409,27 +412,26 @@ TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
   ASSERT_TRUE(daemon_->Start(&why)) << why;
   score_ = std::make_unique<Client>(ctx_, daemon_->score(), std::chrono::seconds(20));
   pb::Response resp;
-  ASSERT_OK(score_->Call(ScoreRequest({NormalRecord(rng_), AnomalousRecord(rng_)}, "", "p", true), &resp));
+  ASSERT_OK(score_->Call(ScoreRequest({NormalRecord(rng_), AnomalousRecord(rng_)}, "", "p", true),
+                         &resp));
   EXPECT_EQ(score_->Call(ScoreRequest({{1, 2}}, "", "q", true), &resp).code(), pb::WRONG_DIMENSION);
   const std::string m = HttpGet(port, "/metrics");
   EXPECT_EQ(m.rfind("HTTP/1.1 200 OK", 0), 0u) << m;
-  for (const char* line : {"anomalyd_records_scored_total{stream=\"default\"} 2",
-                           "anomalyd_records_flagged_total{stream=\"default\"} 1",
-                           "anomalyd_errors_total{code=\"WRONG_DIMENSION\"} 1",
-                           "anomalyd_model_version{stream=\"default\"} 1",
-                           "anomalyd_request_latency_seconds_count 1",
-                           "anomalyd_batch_size_records_count 1", "anomalyd_storage_healthy 1",
-                           "anomalyd_queue_records 0",
-                           // Every code from the start, not after its first error.
-                           "anomalyd_errors_total{code=\"STORAGE_FULL\"} 0",
-                           "anomalyd_build_info{version=\"",
-                           "anomalyd_score_p_value_count{stream=\"default\"} 2",
-                           "anomalyd_score_p_value_bucket{stream=\"default\",le=\"+Inf\"} 2",
-                           "anomalyd_model_created_timestamp_seconds{stream=\"default\"} ",
-                           "anomalyd_trainings_total{outcome=\"succeeded\"} 1",
-                           "anomalyd_trainings_total{outcome=\"failed\"} 0",
-                           "process_resident_memory_bytes ", "process_open_fds ",
-                           "process_cpu_seconds_total "}) {
+  for (const char* line :
+       {"anomalyd_records_scored_total{stream=\"default\"} 2",
+        "anomalyd_records_flagged_total{stream=\"default\"} 1",
+        "anomalyd_errors_total{code=\"WRONG_DIMENSION\"} 1",
+        "anomalyd_model_version{stream=\"default\"} 1", "anomalyd_request_latency_seconds_count 1",
+        "anomalyd_batch_size_records_count 1", "anomalyd_storage_healthy 1",
+        "anomalyd_queue_records 0",
+        // Every code from the start, not after its first error.
+        "anomalyd_errors_total{code=\"STORAGE_FULL\"} 0", "anomalyd_build_info{version=\"",
+        "anomalyd_score_p_value_count{stream=\"default\"} 2",
+        "anomalyd_score_p_value_bucket{stream=\"default\",le=\"+Inf\"} 2",
+        "anomalyd_model_created_timestamp_seconds{stream=\"default\"} ",
+        "anomalyd_trainings_total{outcome=\"succeeded\"} 1",
+        "anomalyd_trainings_total{outcome=\"failed\"} 0", "process_resident_memory_bytes ",
+        "process_open_fds ", "process_cpu_seconds_total "}) {
     EXPECT_NE(m.find(line), std::string::npos) << line << "\n" << m;
   }
   // The anomalous record's p-value is below 0.001 (no holdout score is as
@@ -460,8 +462,8 @@ TEST(DaemonInlineTest, LoneSmallRequestsAreScoredOnTheIoThread) {
     for (int i = 0; i < kRequests; ++i) {
       const bool anomalous = i % 4 == 0;
       pb::Response resp;
-      ASSERT_OK(score.Call(ScoreRequest({anomalous ? AnomalousRecord(rng) : NormalRecord(rng)},
-                                        "", "i" + std::to_string(i) + "-", i % 2 == 0),
+      ASSERT_OK(score.Call(ScoreRequest({anomalous ? AnomalousRecord(rng) : NormalRecord(rng)}, "",
+                                        "i" + std::to_string(i) + "-", i % 2 == 0),
                            &resp));
       const pb::ScoreResult& r = resp.score().results(0);
       EXPECT_EQ(r.id(), "i" + std::to_string(i) + "-0");
@@ -471,7 +473,8 @@ TEST(DaemonInlineTest, LoneSmallRequestsAreScoredOnTheIoThread) {
       }
     }
     const std::set<std::string> stored = StoredIds(daemon.db());
-    for (int i = 0; i < kRequests; i += 4) EXPECT_TRUE(stored.count("i" + std::to_string(i) + "-0"));
+    for (int i = 0; i < kRequests; i += 4)
+      EXPECT_TRUE(stored.count("i" + std::to_string(i) + "-0"));
     const std::string m = HttpGet(port, "/metrics");
     const std::string key = "anomalyd_requests_scored_inline_total ";
     const size_t at = m.find("\n" + key);

@@ -3,12 +3,11 @@
 // batcher.queue_records records; see the bound below), excess requests get
 // BUSY at once, every request is answered, control answers status during
 // the flood, and latency is back to normal once the flood ends.
-#include <zmq.hpp>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <zmq.hpp>
 
 #include "clients/client.h"
 #include "tests/daemon/daemon_helpers.h"
@@ -30,8 +29,8 @@ using testing::VmRssKiB;
 constexpr int kQueueRecords = 8192;
 constexpr int kMaxBatch = 1024;
 constexpr int kFloodClients = 16;
-constexpr int kWindow = 32;          // requests in flight per flood client
-constexpr int kFloodRecords = 256;   // per request, one in four anomalous
+constexpr int kWindow = 32;         // requests in flight per flood client
+constexpr int kFloodRecords = 256;  // per request, one in four anomalous
 constexpr auto kFloodTime = std::chrono::seconds(3);
 // Under overload the daemon holds at most kQueueRecords records waiting to
 // be scored, a batch (kMaxBatch) in the scorer and kQueueRecords waiting
@@ -88,9 +87,12 @@ void Flood(zmq::context_t& ctx, const std::string& endpoint, uint64_t seed,
       if (it == in_flight.end()) continue;
       const double ms = Ms(Clock::now() - it->second);
       in_flight.erase(it);
-      if (resp.error().code() == pb::BUSY) busy.push_back(ms);
-      else if (!resp.has_error() && resp.score().results_size() == kFloodRecords) ok.push_back(ms);
-      else ++other;
+      if (resp.error().code() == pb::BUSY)
+        busy.push_back(ms);
+      else if (!resp.has_error() && resp.score().results_size() == kFloodRecords)
+        ok.push_back(ms);
+      else
+        ++other;
     }
   };
   while (!stop) {
@@ -126,8 +128,10 @@ void Probe(zmq::context_t& ctx, const std::string& endpoint, const std::atomic<b
     pb::Response resp;
     const auto t0 = Clock::now();
     const Status s = c.Call(req, &resp);
-    if (s.code() == pb::BUSY) busy_ms->push_back(Ms(Clock::now() - t0));
-    else if (s.ok()) ++*scored;
+    if (s.code() == pb::BUSY)
+      busy_ms->push_back(Ms(Clock::now() - t0));
+    else if (s.ok())
+      ++*scored;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 }
@@ -208,7 +212,8 @@ TEST(DaemonOverloadTest, FloodStaysBoundedGetsBusyAndRecovers) {
   const double recovered_after_ms = Ms(Clock::now() - flood_over);
 
   const long growth = rss_peak - rss_before;
-  const double busy_p50 = Percentile(stats.busy_ms, 0.5), busy_p99 = Percentile(stats.busy_ms, 0.99);
+  const double busy_p50 = Percentile(stats.busy_ms, 0.5),
+               busy_p99 = Percentile(stats.busy_ms, 0.99);
   std::printf(
       "flood: %lld requests of %d records from %d clients; %zu BUSY (p50 %.2f ms, p99 %.2f ms), "
       "%zu scored (p50 %.1f ms)\n"
@@ -220,8 +225,7 @@ TEST(DaemonOverloadTest, FloodStaysBoundedGetsBusyAndRecovers) {
       busy_p50, busy_p99, stats.ok_ms.size(), Percentile(stats.ok_ms, 0.5), rss_before,
       rss_peak.load(), growth, kRssGrowthBoundKiB, probe_busy_ms.size(),
       Percentile(probe_busy_ms, 0.5), Percentile(probe_busy_ms, 0.99), probe_scored,
-      Percentile(status_ms, 1.0), status_ms.size(),
-      calm_ms, after_ms, recovered_after_ms);
+      Percentile(status_ms, 1.0), status_ms.size(), calm_ms, after_ms, recovered_after_ms);
   RecordProperty("rss_growth_kib", static_cast<int>(growth));
   RecordProperty("busy_p99_us", static_cast<int>(busy_p99 * 1000));
 

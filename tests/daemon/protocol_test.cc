@@ -103,9 +103,10 @@ TEST(ProtocolTest, TypedErrorsNameTheRecord) {
   lim.max_records = 1;
   std::vector<ScorePart> parts;
   int bad;
-  EXPECT_EQ(ValidateScoreRequest(Records({{"", {1, 2, 3}}, {"", {1, 2, 3}}}), lim, Dims, &parts, &bad)
-                .code(),
-            pb::TOO_LARGE);
+  EXPECT_EQ(
+      ValidateScoreRequest(Records({{"", {1, 2, 3}}, {"", {1, 2, 3}}}), lim, Dims, &parts, &bad)
+          .code(),
+      pb::TOO_LARGE);
 }
 
 // Many ids (the duplicate check's table grows with the request), empty ids

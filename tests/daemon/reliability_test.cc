@@ -26,11 +26,11 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using testing::DaemonProcess;
-using testing::TempDir;
 using testing::FindStream;
 using testing::GetStatus;
 using testing::OpenDaemonStore;
 using testing::ScoreRequest;
+using testing::TempDir;
 
 // A value of /proc/<pid>/status ("Threads", "VmSize"), or -1.
 long ProcStatus(pid_t pid, const std::string& key) {
@@ -100,7 +100,8 @@ class ReliabilityTest : public ::testing::Test {
   pb::ScoreResult ScoreAnomaly(const std::string& id, const std::string& stream = "default") {
     std::mt19937_64 rng(7);
     pb::Response resp;
-    EXPECT_OK(score_->Call(ScoreRequest({testing::AnomalousRecord(rng)}, stream, id, false), &resp));
+    EXPECT_OK(
+        score_->Call(ScoreRequest({testing::AnomalousRecord(rng)}, stream, id, false), &resp));
     return resp.score().results_size() > 0 ? resp.score().results(0) : pb::ScoreResult();
   }
 
@@ -160,7 +161,8 @@ TEST_F(ReliabilityTest, MetricsEndpointRequiresTheConfiguredToken) {
 
 TEST_F(ReliabilityTest, MetricsEndpointRefusesAddressesOffTheAllowList) {
   const int port = testing::FreePort();
-  ASSERT_NO_FATAL_FAILURE(Start("[auth]\nmetrics_allow = [\"192.0.2.1\"]\n", {}, "tcp://127.0.0.1:" + std::to_string(port)));
+  ASSERT_NO_FATAL_FAILURE(Start("[auth]\nmetrics_allow = [\"192.0.2.1\"]\n", {},
+                                "tcp://127.0.0.1:" + std::to_string(port)));
   EXPECT_EQ(testing::HttpGet(port, "/metrics").rfind("HTTP/1.1 403", 0), 0u);
 }
 
@@ -175,10 +177,12 @@ TEST_F(ReliabilityTest, FailedRetrainsUnderNewNamesLeakNothing) {
       const std::string stream = "leak-" + std::to_string(i);
       for (int attempt = 0; attempt < 500; ++attempt) {
         pb::Response resp;
-        Status s = Retrain([&](pb::RetrainRequest* r) {
-          r->set_stream(stream);
-          r->set_csv_path(one_row);
-        }, &resp);
+        Status s = Retrain(
+            [&](pb::RetrainRequest* r) {
+              r->set_stream(stream);
+              r->set_csv_path(one_row);
+            },
+            &resp);
         if (s.code() == pb::BUSY) {  // max_trainings at work: wait a little
           std::this_thread::sleep_for(std::chrono::milliseconds(5));
           continue;
@@ -222,10 +226,12 @@ TEST_F(ReliabilityTest, NonUtf8CsvHeaderNeverReachesTheWire) {
     out << "f0,f\xe9,f2,f3\n" << testing::BaselineCsv(300, 3).substr(12);
   }
   pb::Response resp;
-  ASSERT_OK(Retrain([&](pb::RetrainRequest* r) {
-    r->set_stream("latin1");
-    r->set_csv_path(csv);
-  }, &resp));
+  ASSERT_OK(Retrain(
+      [&](pb::RetrainRequest* r) {
+        r->set_stream("latin1");
+        r->set_csv_path(csv);
+      },
+      &resp));
   const pb::TrainingStatus t = WaitTrained("latin1");
   EXPECT_EQ(t.state(), pb::FAILED);
   EXPECT_TRUE(IsValidUtf8(t.error())) << t.error();
@@ -264,10 +270,12 @@ TEST_F(ReliabilityTest, RetrainPathSwappedForAFifoCannotBlockTraining) {
   int taken = 0, refused = 0;
   for (int i = 0; i < 400; ++i) {
     pb::Response resp;
-    Status s = Retrain([&](pb::RetrainRequest* r) {
-      r->set_stream("fifo");
-      r->set_csv_path(link);
-    }, &resp);
+    Status s = Retrain(
+        [&](pb::RetrainRequest* r) {
+          r->set_stream("fifo");
+          r->set_csv_path(link);
+        },
+        &resp);
     if (s.ok()) {
       ++taken;
       WaitTrained("fifo", std::chrono::seconds(5));
@@ -480,15 +488,17 @@ TEST_F(ReliabilityTest, LongStreamNamesTrainAndServe) {
   ASSERT_NO_FATAL_FAILURE(Start());
   const std::string name(128, '.');  // escaped: 384 bytes
   pb::Response resp;
-  ASSERT_OK(Retrain([&](pb::RetrainRequest* r) {
-    r->set_stream(name);
-    pb::DenseBatch* b = r->mutable_inline_rows();
-    b->set_dim(4);
-    std::mt19937_64 rng(5);
-    for (int i = 0; i < 400; ++i) {
-      for (float v : testing::NormalRecord(rng)) b->add_values(v);
-    }
-  }, &resp));
+  ASSERT_OK(Retrain(
+      [&](pb::RetrainRequest* r) {
+        r->set_stream(name);
+        pb::DenseBatch* b = r->mutable_inline_rows();
+        b->set_dim(4);
+        std::mt19937_64 rng(5);
+        for (int i = 0; i < 400; ++i) {
+          for (float v : testing::NormalRecord(rng)) b->add_values(v);
+        }
+      },
+      &resp));
   const pb::TrainingStatus t = WaitTrained(name);
   EXPECT_EQ(t.state(), pb::SUCCEEDED) << t.error();
   EXPECT_TRUE(ScoreAnomaly("long", name).flagged());
@@ -501,10 +511,12 @@ TEST_F(ReliabilityTest, RetrainErrorsDoNotEchoFileContents) {
   const std::string csv = tmp_->path().string() + "/secret.csv";
   std::ofstream(csv) << "root:SECRETHASH:0:0,b,c,d\nTOPSECRET,2,3,4\n1,2,3,4\n";
   pb::Response resp;
-  ASSERT_OK(Retrain([&](pb::RetrainRequest* r) {
-    r->set_stream("secret");
-    r->set_csv_path(csv);
-  }, &resp));
+  ASSERT_OK(Retrain(
+      [&](pb::RetrainRequest* r) {
+        r->set_stream("secret");
+        r->set_csv_path(csv);
+      },
+      &resp));
   const pb::TrainingStatus t = WaitTrained("secret");
   EXPECT_EQ(t.state(), pb::FAILED);
   EXPECT_EQ(t.error().find("SECRET"), std::string::npos) << t.error();
@@ -554,15 +566,17 @@ TEST_F(ReliabilityTest, FixedThresholdBelowTheNormalScoresNeedsForce) {
 TEST_F(ReliabilityTest, StreamWhoseBundleFailsToLoadShowsInStatus) {
   ASSERT_NO_FATAL_FAILURE(Start());
   pb::Response resp;
-  ASSERT_OK(Retrain([&](pb::RetrainRequest* r) {
-    r->set_stream("other");
-    pb::DenseBatch* b = r->mutable_inline_rows();
-    b->set_dim(4);
-    std::mt19937_64 rng(5);
-    for (int i = 0; i < 300; ++i) {
-      for (float v : testing::NormalRecord(rng)) b->add_values(v);
-    }
-  }, &resp));
+  ASSERT_OK(Retrain(
+      [&](pb::RetrainRequest* r) {
+        r->set_stream("other");
+        pb::DenseBatch* b = r->mutable_inline_rows();
+        b->set_dim(4);
+        std::mt19937_64 rng(5);
+        for (int i = 0; i < 300; ++i) {
+          for (float v : testing::NormalRecord(rng)) b->add_values(v);
+        }
+      },
+      &resp));
   ASSERT_EQ(WaitTrained("other").state(), pb::SUCCEEDED);
   EXPECT_EQ(daemon_->Stop(), 0);
   for (const auto& e : fs::directory_iterator(state() + "/bundles/other/v1")) {
@@ -578,9 +592,9 @@ TEST_F(ReliabilityTest, StreamWhoseBundleFailsToLoadShowsInStatus) {
   EXPECT_EQ(other->dim(), 0u);
   EXPECT_NE(other->error().find("cannot load version 1"), std::string::npos) << other->error();
   std::mt19937_64 rng(1);
-  EXPECT_EQ(score_->Call(ScoreRequest({testing::NormalRecord(rng)}, "other", "x", false), &resp)
-                .code(),
-            pb::UNKNOWN_STREAM);
+  EXPECT_EQ(
+      score_->Call(ScoreRequest({testing::NormalRecord(rng)}, "other", "x", false), &resp).code(),
+      pb::UNKNOWN_STREAM);
 }
 
 // 6. Anomaly queries ran on the I/O thread: two clients paging score-ordered
@@ -628,7 +642,8 @@ TEST_F(ReliabilityTest, QueriesDoNotStarveScoring) {
   while (Clock::now() < end) {
     pb::Response resp;
     const auto t0 = Clock::now();
-    ASSERT_OK(score_->Call(ScoreRequest({testing::NormalRecord(rng)}, "default", "q", false), &resp));
+    ASSERT_OK(
+        score_->Call(ScoreRequest({testing::NormalRecord(rng)}, "default", "q", false), &resp));
     ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }

@@ -12,7 +12,8 @@ TEST(MethodNamesTest, RoundTripAndUnknownNames) {
     pb::ThresholdMethod back;
     ASSERT_OK(ThresholdMethodFromName(ThresholdMethodName(m), &back));
     EXPECT_EQ(back, m);
-    ASSERT_OK(ThresholdMethodFromName(std::string("recalibrated-") + ThresholdMethodName(m), &back));
+    ASSERT_OK(
+        ThresholdMethodFromName(std::string("recalibrated-") + ThresholdMethodName(m), &back));
     EXPECT_EQ(back, m);
   }
   pb::ThresholdMethod out = pb::FIXED;

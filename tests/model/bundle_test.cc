@@ -105,7 +105,9 @@ TEST_F(BundleTest, DamagedBundlesAreCorrupt) {
          Spit(d + "/metadata.pb", b.substr(0, b.size() / 2));
        }},
       {"metadata header only",
-       [](const std::string& d) { Spit(d + "/metadata.pb", Slurp(d + "/metadata.pb").substr(0, 20)); }},
+       [](const std::string& d) {
+         Spit(d + "/metadata.pb", Slurp(d + "/metadata.pb").substr(0, 20));
+       }},
       {"metadata empty", [](const std::string& d) { Spit(d + "/metadata.pb", ""); }},
       {"metadata byte flipped",
        [](const std::string& d) {
@@ -114,7 +116,9 @@ TEST_F(BundleTest, DamagedBundlesAreCorrupt) {
          Spit(d + "/metadata.pb", b);
        }},
       {"metadata foreign",
-       [](const std::string& d) { Spit(d + "/metadata.pb", "PK\x03\x04 this is a zip file, not a bundle"); }},
+       [](const std::string& d) {
+         Spit(d + "/metadata.pb", "PK\x03\x04 this is a zip file, not a bundle");
+       }},
       {"metadata missing", [](const std::string& d) { fs::remove(d + "/metadata.pb"); }},
       {"weights truncated",
        [](const std::string& d) {
@@ -168,8 +172,7 @@ TEST_F(BundleTest, RegressionMetadataWithANonUtf8NameIsCorrupt) {
   std::unique_ptr<Model> m;
   const Status s = Model::Load(dir, "cpu", &m);
   EXPECT_EQ(s.code(), pb::CORRUPT);
-  EXPECT_NE(s.message().find("does not parse"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("does not parse"), std::string::npos) << s.message();
   EXPECT_EQ(m, nullptr);
 }
 

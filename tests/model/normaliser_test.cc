@@ -1,9 +1,9 @@
 #include "model/normaliser.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
-#include <algorithm>
 
 #include "tests/test_util.h"
 
@@ -46,8 +46,7 @@ TEST(NormaliserTest, RobustIgnoresOutliers) {
 }
 
 TEST(NormaliserTest, ConstantFeatureGetsUnitScale) {
-  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST, pb::QUANTILE_NORMAL,
-                    pb::AUTO_QUANTILE}) {
+  for (auto kind : {pb::STANDARD, pb::MINMAX, pb::ROBUST, pb::QUANTILE_NORMAL, pb::AUTO_QUANTILE}) {
     Normaliser n;
     ASSERT_OK(Normaliser::Fit(Column({7, 7, 7}), kind, &n));
     EXPECT_EQ(n.scale()[0], 1.0f) << pb::NormaliserKind_Name(kind);
@@ -160,7 +159,8 @@ TEST(NormaliserTest, QuantileSearchMatchesThePlainDefinition) {
   std::mt19937 rng(7);
   for (size_t distinct : {1u, 2u, 31u, 32u, 33u, 257u, 1023u, 1024u, 5000u}) {
     std::vector<float> v;
-    for (size_t i = 0; i < distinct; ++i) v.push_back(std::ldexp(1.0f + i % 7, static_cast<int>(i / 97)) + 0.001f * i);
+    for (size_t i = 0; i < distinct; ++i)
+      v.push_back(std::ldexp(1.0f + i % 7, static_cast<int>(i / 97)) + 0.001f * i);
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
     Normaliser n;
@@ -253,7 +253,7 @@ TEST(NormaliserTest, AutoQuantileMapsOnlyHeavyTailedFeatures) {
   EXPECT_GT(p.knot_count(0), 100u);
   EXPECT_EQ(p.knot_count(1), 2u);
   EXPECT_EQ(p.knot_count(2), 2u);
-  const std::vector<float> rows = {0.5f, 5, 50,  30, -3, 120,  2, 11, 0};
+  const std::vector<float> rows = {0.5f, 5, 50, 30, -3, 120, 2, 11, 0};
   std::vector<float> a(9), q(9), s(9);
   autoq.Apply(rows.data(), a.data(), 3);
   quant.Apply(rows.data(), q.data(), 3);
