@@ -19,10 +19,12 @@ PACKAGES=(
   libsystemd-dev systemd
   libopenblas0-pthread
 )
-# The tests: GoogleTest, the Python client's and scripts' Python modules.
+# The tests: GoogleTest, the Python client's and scripts' Python modules,
+# groff and man to render the manual pages (tests/docs/man_test.sh).
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   python3 python3-zmq python3-protobuf python3-numpy
+  groff-base man-db
 )
 for arg in "$@"; do
   case "$arg" in
