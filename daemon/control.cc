@@ -249,9 +249,16 @@ void Service::HandleControl(const Origin& origin, const pb::Request& req) {
     case pb::Request::kCalibrate:
       Calibrate(origin, req.request_id(), req.calibrate());
       return;  // the writer thread replies
-    case pb::Request::kReload:
-      signals_->reload = true;
+    case pb::Request::kReload: {
+      // Done here, on the I/O thread, as for SIGHUP: the reply carries the
+      // outcome.
+      std::vector<std::string> kept;
+      s = Reload(&kept);
+      pb::ReloadResponse* r = resp.mutable_reload();
+      r->set_config_path(config_path_);
+      for (std::string& k : kept) r->add_kept(std::move(k));
       break;
+    }
     case pb::Request::kCancelRetrain:
       s = retrainer_->Cancel(req.cancel_retrain().stream().empty()
                                  ? kDefaultStream : req.cancel_retrain().stream());

@@ -173,7 +173,10 @@ Status Service::Run(Signals* signals) {
       // service: log it and serve the next one.
       spdlog::error("I/O loop: {}", e.what());
     }
-    if (signals->reload.exchange(false)) Reload();
+    if (signals->reload.exchange(false)) {
+      std::vector<std::string> kept;
+      (void)Reload(&kept);  // logged; nobody to answer
+    }
     if (watchdog_us > 0) {
       const auto now = std::chrono::steady_clock::now();
       const int64_t now_us =

@@ -2,7 +2,6 @@
 // runs exactly this); SIGTERM/SIGINT stop it cleanly, SIGHUP reloads the
 // config.
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -12,6 +11,7 @@
 
 #include "common/config.h"
 #include "daemon/auth.h"
+#include "daemon/log.h"
 #include "daemon/service.h"
 #include "model/model.h"
 
@@ -66,23 +66,25 @@ int main(int argc, char** argv) {
   if (!state_dir.empty()) overrides.push_back("daemon.state_dir=" + TomlString(state_dir));
   if (!log_level.empty()) overrides.push_back("daemon.log_level=" + TomlString(log_level));
 
+  // Decided before anything is printed: under systemd even a configuration
+  // error must reach the journal as an error.
+  const LogSink log_sink = LogSinkFromEnvironment();
   Config config;
   Status s = LoadConfig(config_path, &config, overrides);
   // Key files are part of the configuration: a bad or unprotected one stops
   // the daemon here rather than letting it serve without protection.
   if (s.ok()) s = CheckAuthKeys(config.auth);
   if (!s.ok()) {
-    std::cerr << "anomalyd: " << s.ToString() << "\n";
+    std::cerr << ErrorPrefix(log_sink) << "anomalyd: " << s.ToString() << "\n";
     return 2;
   }
   if (check) {
     std::cout << config_path << ": OK\n";
     return 0;
   }
-  // Logs go to stderr (journald under systemd); stdout stays free.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("anomalyd"));
-  spdlog::set_level(spdlog::level::from_str(config.daemon.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // Logs go to the journal when stderr is connected to it (daemon/log.h),
+  // else to stderr; stdout stays free.
+  SetUpLogging(log_sink, config.daemon.log_level);
 
   struct sigaction sa {};
   sa.sa_handler = OnSignal;

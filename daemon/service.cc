@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -204,12 +205,19 @@ Status Service::TrainConfiguredBaselines() {
   return Status::OK();
 }
 
-void Service::Reload() {
+Status Service::Reload(std::vector<std::string>* kept) {
+  NotifyReloading();
+  kept->clear();
   Config fresh;
   Status s = LoadConfig(config_path_, &fresh, overrides_);
   if (!s.ok()) {
-    spdlog::error("reload: keeping the running config: {}", s.ToString());
-    return;
+    s = Status(s.code(), "reload: keeping the running config: " + s.message());
+    spdlog::error("{}", s.ToString());
+    std::string why = s.message();
+    std::replace(why.begin(), why.end(), '\n', ' ');  // one line: one sd_notify field
+    Notify("READY=1\nSTATUS=serving " + std::to_string(streams_.Names().size()) +
+           " stream(s); the last reload failed: " + why);
+    return s;
   }
   // Thresholds, limits, batching, recalibration and logging take effect;
   // endpoints and storage need a restart.
@@ -224,7 +232,7 @@ void Service::Reload() {
     std::string token;
     s = ReadMetricsToken(fresh.auth.metrics_token_file, &token);
     if (s.ok()) metrics_access_.token = token;
-    else spdlog::error("reload: keeping the metrics token: {}", s.ToString());
+    else kept->push_back("the metrics token: " + s.ToString());
   }
   metrics_access_.allow = fresh.auth.metrics_allow;
   spdlog::set_level(spdlog::level::from_str(config_.daemon.log_level));
@@ -232,9 +240,13 @@ void Service::Reload() {
   if (auth_ && fresh.auth.enabled) {
     // New client keys take effect at once; a broken folder keeps the old.
     s = auth_->ReloadClients(fresh.auth);
-    if (!s.ok()) spdlog::error("reload: keeping the client keys: {}", s.ToString());
+    if (!s.ok()) kept->push_back("the client keys: " + s.ToString());
   }
+  for (const std::string& k : *kept) spdlog::error("reload: keeping {}", k);
   spdlog::info("reloaded {}", config_path_);
+  Notify("READY=1\nSTATUS=serving " + std::to_string(streams_.Names().size()) +
+         " stream(s)" + (kept->empty() ? "" : "; the last reload kept part of the old config"));
+  return Status::OK();
 }
 
 }  // namespace anomalyd

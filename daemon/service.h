@@ -82,7 +82,14 @@ class Service : private ReplySink {
   Status RestoreStreams(Store& store);
   Status TrainConfiguredBaselines();
   ScoringOptions MakeScoringOptions();
-  void Reload();
+  // Re-reads the config file (SIGHUP, or a reload request) and applies
+  // what can change without a restart: thresholds, limits, batching,
+  // recalibration, log level, reservoir rate, metrics access, client keys.
+  // Tells systemd RELOADING=1 first and READY=1 after, whatever the
+  // outcome. The file's error when it is rejected (the running config is
+  // kept whole); else OK, with *kept naming each part of the old config
+  // kept because its new value could not be applied. I/O thread only.
+  Status Reload(std::vector<std::string>* kept);
 
   // I/O thread (io_thread.cc): the endpoint table and the loop.
   // One endpoint: the socket it is bound to and the handler of its

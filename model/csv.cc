@@ -529,27 +529,26 @@ Status SelectFeatures(const std::vector<std::string>& wanted,
   return Status::OK();
 }
 
+std::string CsvField(std::string_view v) {
+  // A leading BOM would be taken for the file's own and dropped on reading.
+  const bool needs_quotes = v.empty() || v.find_first_of(",\"\r\n") != std::string_view::npos ||
+                            Trim(v).size() != v.size() || v.substr(0, kBom.size()) == kBom;
+  if (!needs_quotes) return std::string(v);
+  std::string out = "\"";
+  for (char c : v) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
 std::string FormatCsv(const std::vector<std::string>& header,
                       const Matrix& rows) {
   std::string out;
   out.reserve(header.size() * 8 + rows.data.size() * 12);
   for (size_t j = 0; j < header.size(); ++j) {
     if (j > 0) out += ',';
-    const std::string& name = header[j];
-    // A leading BOM would be taken for the file's own and dropped on reading.
-    const bool needs_quotes =
-        name.empty() || name.find_first_of(",\"\r\n") != std::string::npos ||
-        Trim(name).size() != name.size() || name.rfind(kBom, 0) == 0;
-    if (!needs_quotes) {
-      out += name;
-      continue;
-    }
-    out += '"';
-    for (char c : name) {
-      if (c == '"') out += '"';
-      out += c;
-    }
-    out += '"';
+    out += CsvField(header[j]);
   }
   out += '\n';
   char buf[32];  // the shortest round-trip form of a float is <= 15 chars

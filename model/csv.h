@@ -93,9 +93,17 @@ Status ReadCsv(const std::string& path, const CsvOptions& options,
 Status SelectFeatures(const std::vector<std::string>& wanted,
                       const std::string& source, CsvTable* table);
 
+// One CSV field as written: as is, or in double quotes (a quote doubled)
+// when it holds a comma, a quote, CR or LF (RFC 4180), and also when it
+// is empty, starts or ends with a space or tab (ParseCsv trims those from
+// unquoted cells) or starts with a UTF-8 byte order mark (taken for the
+// file's own in a first cell). ParseCsv reads the result back as `v`.
+// Every CSV writer of anomalyctl goes through it.
+std::string CsvField(std::string_view v);
+
 // Writes a header and rows as CSV (used by `anomalyctl sample`), "\n"
 // line endings. Values are printed in the shortest form that round-trips a
-// float exactly; names are quoted where needed. Non-finite values come out
+// float exactly; names are written with CsvField. Non-finite values come out
 // as nan/inf, which ParseCsv rejects. REQUIRES: header.size() == rows.cols.
 std::string FormatCsv(const std::vector<std::string>& header,
                       const Matrix& rows);

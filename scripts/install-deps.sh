@@ -19,7 +19,8 @@ PACKAGES=(
   libsystemd-dev systemd
   libopenblas0-pthread
 )
-# The tests: GoogleTest, the Python client's and scripts' Python modules.
+# The tests: GoogleTest, the Python client's and scripts' Python modules,
+# groff and man to render the manual pages (tests/docs/man_test.sh).
 TEST_PACKAGES=(
   libgtest-dev libgmock-dev
   python3 python3-zmq python3-protobuf python3-numpy
@@ -28,6 +29,8 @@ TEST_PACKAGES=(
   python3-venv python3-setuptools python3-wheel python3-pandas
   # promtool (deploy/: the alerting rules and the metrics exposition).
   prometheus
+  # The manual pages (groff -ww, man --warnings).
+  groff-base man-db
 )
 for arg in "$@"; do
   case "$arg" in

@@ -45,7 +45,7 @@ echo "== training stream '$stream' on $baseline"
 
 echo "== streaming $(($(wc -l < "$records") - 1)) records from $records"
 "$ctl" score --stream "$stream" --data "$records" > "$state/verdicts.csv"
-awk -F, 'NR > 1 { n++; f += $6; s += $7 } END { printf "scored %d, flagged %d, stored %d\n", n, f, s }' \
+awk -F, 'NR > 1 { n++; f += $7; s += $8 } END { printf "scored %d, flagged %d, stored %d\n", n, f, s }' \
   "$state/verdicts.csv"
 
 echo "== anomalyctl query --stream $stream --order score --limit 10"

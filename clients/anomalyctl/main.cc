@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   using namespace anomalyd;
   CLI::App app{"anomalyctl: train, score and evaluate anomalyd models; talk to anomalyd"};
   app.require_subcommand(1);
+  // Options of the whole command (--endpoint, --timeout-ms, keys, ...) go
+  // before or after the subcommand; subcommands inherit this.
+  app.fallthrough();
 
   ctl::Endpoints ep;
   app.add_option("--endpoint", ep.score, "anomalyd score endpoint")->capture_default_str();
@@ -40,9 +43,14 @@ int main(int argc, char** argv) {
   auto* s = app.add_subcommand(
       "score", "Score a CSV: with --model offline, else by the running daemon");
   s->add_option("--model", score.model, "Bundle directory (offline scoring)");
-  s->add_option("--data", score.data, "Records CSV ('-' for stdin)")->required();
-  s->add_option("--out", score.out, "Output CSV ('-' for stdout; offline)")->capture_default_str();
-  s->add_option("--device", score.device, "auto | cpu | cuda[:K] (offline)")->capture_default_str();
+  s->add_option("--data", score.data,
+                 "Records CSV ('-' for stdin); a 'timestamp' column is the event time in "
+                 "microseconds since the Unix epoch")
+      ->required();
+  s->add_option("--out", score.out, "Output CSV ('-' for stdout)")->capture_default_str();
+  auto* score_device =
+      s->add_option("--device", score.device, "auto | cpu | cuda[:K] (offline only)")
+          ->capture_default_str();
   s->add_option("--stream", oscore.stream, "Stream (daemon)")->capture_default_str();
   s->add_option("--batch", oscore.batch, "Records per request (daemon)")->capture_default_str();
   s->add_flag("--contributions", score.contributions,
@@ -78,7 +86,9 @@ int main(int argc, char** argv) {
 
   ctl::QueryArgs query;
   auto* q = app.add_subcommand("query", "Query flagged anomalies");
-  q->add_option("--since", query.since, "-1h, 30m, 2d, ISO 8601 UTC or Unix seconds");
+  q->add_option("--since", query.since,
+                 "-1h, 30m, 2d; RFC 3339 (2026-11-25T10:00:00.250Z, +02:00 offsets; UTC "
+                 "without one); Unix seconds");
   q->add_option("--until", query.until, "Same forms as --since");
   q->add_flag("--event-time", query.event_time, "Filter on event time (default: scored time)");
   q->add_option("--stream", query.stream, "Only this stream");
@@ -114,7 +124,14 @@ int main(int argc, char** argv) {
   c->add_flag("--force", cal.force,
               "fixed: apply a value even if it flags most of the model's normal holdout records");
 
-  auto* rl = app.add_subcommand("reload", "Make the daemon re-read its config (as SIGHUP)");
+  auto* rl = app.add_subcommand(
+      "reload", "Make the daemon re-read its config (as SIGHUP) and print the outcome");
+
+  std::string cancel_stream = "default";
+  bool cancel_wait = false;
+  auto* cn = app.add_subcommand("cancel", "Cancel a stream's running training (retrain)");
+  cn->add_option("--stream", cancel_stream, "Stream")->capture_default_str();
+  cn->add_flag("--wait", cancel_wait, "Return once the training has stopped");
 
   std::string tail_stream;
   int64_t tail_count = 0;
@@ -142,8 +159,15 @@ int main(int argc, char** argv) {
   } else if (*s && !score.model.empty()) {
     ConfigureThreads(0);
     result = ctl::RunScore(score);
+  } else if (*s && score_device->count() > 0) {
+    // The daemon scores on the device its config names: a client cannot
+    // move it, and ignoring the option would mislead.
+    result = Status::InvalidArgument(
+        "score: --device applies to offline scoring (--model); the daemon scores on its "
+        "own device ([training] device in its config, shown by 'anomalyctl status')");
   } else if (*s) {
     oscore.data = score.data;
+    oscore.out = score.out;
     oscore.contributions = score.contributions;
     result = ctl::RunOnlineScore(ep, oscore);
   } else if (*e) {
@@ -169,6 +193,8 @@ int main(int argc, char** argv) {
     result = ctl::RunCalibrate(ep, cal);
   } else if (*rl) {
     result = ctl::RunReload(ep);
+  } else if (*cn) {
+    result = ctl::RunCancel(ep, cancel_stream, cancel_wait);
   } else if (*tl) {
     result = ctl::RunTail(ep, tail_stream, tail_count);
   }

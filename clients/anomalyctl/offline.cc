@@ -9,6 +9,7 @@
 #include <memory>
 #include <sstream>
 
+#include "clients/anomalyctl/csv_out.h"
 #include "common/config.h"
 #include "common/curve_keys.h"
 #include "model/csv.h"
@@ -21,31 +22,6 @@ namespace {
 // Records scored per call: large enough to amortise per-call overhead,
 // small enough to keep memory flat on big files.
 constexpr size_t kScoreChunk = 4096;
-
-// Writes to a file or, for "-", to stdout.
-class Output {
- public:
-  Status Open(const std::string& path) {
-    if (path == "-") {
-      out_ = &std::cout;
-      return Status::OK();
-    }
-    file_.open(path, std::ios::binary | std::ios::trunc);
-    if (!file_) return Status::IoError("cannot write " + path);
-    out_ = &file_;
-    return Status::OK();
-  }
-  std::ostream& os() { return *out_; }
-  Status Close(const std::string& path) {
-    out_->flush();
-    if (!*out_) return Status::IoError("error writing " + path);
-    return Status::OK();
-  }
-
- private:
-  std::ofstream file_;
-  std::ostream* out_ = nullptr;
-};
 
 Status LoadModelAndData(const std::string& model_dir, const std::string& device,
                         const std::string& data, std::unique_ptr<Model>* model,
@@ -84,21 +60,6 @@ std::string Fmt(double v, int digits = 6) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*g", digits, v);
   return buf;
-}
-
-// An id as a CSV cell: quoted when it holds a separator, a quote, a line
-// break or edge spaces (which the reader would trim).
-std::string CsvCell(const std::string& v) {
-  const bool quote = v.find_first_of(",\"\r\n") != std::string::npos ||
-                     (!v.empty() && (v.front() == ' ' || v.back() == ' ' ||
-                                     v.front() == '\t' || v.back() == '\t'));
-  if (!quote) return v;
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
 }
 
 // Writes JSON object members; a value that is not finite (JSON has no NaN)
@@ -176,27 +137,29 @@ Status RunScore(const ScoreArgs& args) {
   Output o;
   ANOMALYD_RETURN_IF_ERROR(o.Open(args.out));
   std::ostream& os = o.os();
-  os << "id,reconstruction,kl,density,score,p_value,flagged";
-  const size_t d = model->dim();
   const pb::Architecture& arch = model->meta().architecture();
   std::cerr << "score = reconstruction + " << Fmt(arch.beta()) << " * kl + "
             << Fmt(arch.density_weight())
             << " * density (the model's score_beta and density_weight)\n";
-  if (args.contributions) {
-    for (const auto& name : model->meta().feature_names()) os << ",contrib_" << name;
-  }
-  os << "\n";
+  ScoreColumns columns;
+  columns.contributions = args.contributions;
+  columns.features.assign(model->meta().feature_names().begin(),
+                          model->meta().feature_names().end());
+  os << ScoreHeader(columns);
+  const size_t d = model->dim();
   const float threshold = model->threshold();
   for (size_t i = 0; i < table.features.rows; ++i) {
-    os << (table.ids.empty() ? std::to_string(i + 1) : table.ids[i]) << ","
-       << Fmt(out.reconstruction[i]) << "," << Fmt(out.kl[i]) << ","
-       << (out.density.empty() ? "0" : Fmt(out.density[i])) << ","
-       << Fmt(out.score[i]) << "," << Fmt(out.p_value[i]) << ","
-       << (out.score[i] > threshold ? 1 : 0);
-    if (args.contributions) {
-      for (size_t j = 0; j < d; ++j) os << "," << Fmt(out.contributions[i * d + j]);
-    }
-    os << "\n";
+    const std::string id = table.ids.empty() ? std::to_string(i + 1) : table.ids[i];
+    ScoreLine line;
+    line.id = id;
+    line.reconstruction = out.reconstruction[i];
+    line.kl = out.kl[i];
+    line.density = out.density.empty() ? 0 : out.density[i];
+    line.score = out.score[i];
+    line.p_value = out.p_value[i];
+    line.flagged = out.score[i] > threshold;
+    if (args.contributions) line.contributions = out.contributions.data() + i * d;
+    os << ScoreRow(columns, line);
   }
   return o.Close(args.out);
 }
@@ -322,7 +285,7 @@ Status RunEncode(const EncodeArgs& args) {
     size_t at = 0;
     for (size_t line = 0; at < csv.size(); ++line) {
       const size_t end = csv.find('\n', at);
-      os << (line == 0 ? std::string("id") : CsvCell(table.ids[line - 1])) << ","
+      os << (line == 0 ? std::string("id") : CsvField(table.ids[line - 1])) << ","
          << csv.substr(at, end - at + 1);
       at = end + 1;
     }

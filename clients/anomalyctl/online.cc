@@ -5,43 +5,18 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <iostream>
 #include <map>
 #include <thread>
 #include <zmq.hpp>
 
+#include "clients/anomalyctl/csv_out.h"
+#include "clients/anomalyctl/times.h"
 #include "clients/client.h"
 #include "common/clock.h"
 #include "model/csv.h"
 
 namespace anomalyd::ctl {
-
-constexpr int64_t kMicrosPerSecond = 1000000;
-
-std::string Iso(int64_t us) {
-  // Floor division, so that times before 1970 keep a non-negative
-  // sub-second part: -1 us is 1969-12-31T23:59:59.999Z, not .-000.
-  int64_t secs = us / kMicrosPerSecond;
-  int64_t rem = us % kMicrosPerSecond;
-  if (rem < 0) {
-    rem += kMicrosPerSecond;
-    secs -= 1;
-  }
-  // ISO 8601 without an agreed expansion has four-digit years; gmtime_r
-  // also fails when the year overflows an int, and time_t may be 32 bits.
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  if (static_cast<int64_t>(t) != secs || gmtime_r(&t, &tm) == nullptr ||
-      tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999) {
-    return std::to_string(us) + "us";
-  }
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                tm.tm_min, tm.tm_sec, static_cast<int>(rem / 1000));
-  return buf;
-}
 
 namespace {
 
@@ -90,34 +65,6 @@ const char* StateName(pb::TrainingState s) {
 
 }  // namespace
 
-Status ParseTime(const std::string& s, int64_t now_us, int64_t* out_us) {
-  if (s.empty()) return Status::InvalidArgument("empty time");
-  const std::string body = s[0] == '-' ? s.substr(1) : s;
-  const char unit = body.empty() ? 0 : body.back();
-  static const std::pair<char, int64_t> kUnits[] = {
-      {'s', 1000000LL}, {'m', 60000000LL}, {'h', 3600000000LL}, {'d', 86400000000LL}};
-  for (auto [u, scale] : kUnits) {
-    if (unit == u && body.size() > 1 &&
-        body.find_first_not_of("0123456789.") == body.size() - 1) {
-      *out_us = now_us - static_cast<int64_t>(std::stod(body.substr(0, body.size() - 1)) * scale);
-      return Status::OK();
-    }
-  }
-  if (s.find_first_not_of("0123456789") == std::string::npos) {
-    *out_us = std::stoll(s) * 1000000LL;
-    return Status::OK();
-  }
-  std::tm tm{};
-  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
-  if (end == nullptr) end = strptime(s.c_str(), "%Y-%m-%d", &tm);
-  if (end == nullptr || (*end != 0 && std::string(end) != "Z")) {
-    return Status::InvalidArgument("time '" + s +
-                                   "': expected -1h / 30m / 2d, an ISO 8601 UTC time or Unix seconds");
-  }
-  *out_us = static_cast<int64_t>(timegm(&tm)) * 1000000LL;
-  return Status::OK();
-}
-
 Status RunStatus(const Endpoints& e, bool json) {
   pb::StatusResponse s;
   ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.control, &s));
@@ -164,10 +111,17 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
   ANOMALYD_RETURN_IF_ERROR(ReadCsv(args.data, CsvOptions{}, &table));
   std::vector<std::string> names(st->feature_names().begin(), st->feature_names().end());
   ANOMALYD_RETURN_IF_ERROR(SelectFeatures(names, args.data, &table));
+  ScoreColumns columns;
+  columns.daemon = true;
+  columns.contributions = args.contributions;
+  columns.features = names;
+  Output out;
+  ANOMALYD_RETURN_IF_ERROR(out.Open(args.out));
+  std::ostream& os = out.os();
+  os << ScoreHeader(columns);
   zmq::context_t ctx(1);
   Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms), e.curve);
   const size_t d = names.size();
-  std::cout << "id,score,reconstruction,kl,p_value,flagged,stored,model_version\n";
   for (size_t begin = 0; begin < table.features.rows; begin += args.batch) {
     const size_t n = std::min(args.batch, table.features.rows - begin);
     pb::Request req;
@@ -195,16 +149,20 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
     }
     for (size_t i = 0; i < n; ++i) {
       const int k = static_cast<int>(i);
-      std::cout << b->ids(k) << "," << G(c.score(k)) << "," << G(c.reconstruction(k)) << ","
-                << G(c.kl(k)) << "," << G(c.p_value(k)) << "," << (c.flagged(k) ? 1 : 0)
-                << "," << (c.stored(k) ? 1 : 0) << "," << c.model_version(k);
-      if (args.contributions) {
-        for (size_t j = 0; j < d; ++j) std::cout << "," << G(c.contributions(static_cast<int>(i * d + j)));
-      }
-      std::cout << "\n";
+      ScoreLine line;
+      line.id = b->ids(k);
+      line.reconstruction = c.reconstruction(k);
+      line.kl = c.kl(k);
+      line.score = c.score(k);
+      line.p_value = c.p_value(k);
+      line.flagged = c.flagged(k);
+      line.stored = c.stored(k);
+      line.model_version = c.model_version(k);
+      if (args.contributions) line.contributions = c.contributions().data() + i * d;
+      os << ScoreRow(columns, line);
     }
   }
-  return Status::OK();
+  return out.Close(args.out);
 }
 
 Status RunQuery(const Endpoints& e, const QueryArgs& a) {
@@ -269,10 +227,11 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
       if (a.format == "json") {
         std::cout << Json(an) << "\n";
       } else if (a.format == "csv") {
-        std::cout << an.id() << "," << an.record_id() << "," << an.stream() << ","
-                  << Iso(an.event_time_us()) << "," << Iso(an.scored_time_us()) << ","
-                  << G(an.score()) << "," << G(an.threshold()) << "," << an.model_version()
-                  << "," << top_s << "\n";
+        std::cout << an.id() << "," << CsvField(an.record_id()) << ","
+                  << CsvField(an.stream()) << "," << Iso(an.event_time_us()) << ","
+                  << Iso(an.scored_time_us()) << "," << G(an.score()) << ","
+                  << G(an.threshold()) << "," << an.model_version() << ","
+                  << CsvField(top_s) << "\n";
       } else {
         std::printf("%-8lld %-24s %-12s %-24s %10s %10s %4u  %s\n",
                     static_cast<long long>(an.id()), an.record_id().c_str(),
@@ -397,8 +356,56 @@ Status RunReload(const Endpoints& e) {
   req.mutable_reload();
   pb::Response resp;
   ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
-  std::cout << "reload requested\n";
-  return Status::OK();
+  if (!resp.has_reload()) {
+    std::cout << "reload requested (this daemon does not report the outcome; see its log)\n";
+    return Status::OK();
+  }
+  const pb::ReloadResponse& r = resp.reload();
+  std::cout << "reloaded " << r.config_path() << "\n";
+  if (r.kept_size() == 0) return Status::OK();
+  for (const std::string& kept : r.kept()) std::cerr << "  kept: " << kept << "\n";
+  return Status(pb::FAILED_PRECONDITION,
+                "reload: " + std::to_string(r.kept_size()) +
+                    " part(s) of the old config kept (above); the rest is in force");
+}
+
+Status RunCancel(const Endpoints& e, const std::string& stream, bool wait) {
+  // The version in training, to know when that training is over.
+  uint32_t version = 0;
+  pb::StatusResponse before;
+  ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.control, &before));
+  for (const pb::StreamStatus& st : before.streams()) {
+    if (st.stream() == stream) version = st.training().target_version();
+  }
+  pb::Request req;
+  req.mutable_cancel_retrain()->set_stream(stream);
+  pb::Response resp;
+  ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
+  if (!wait) {
+    std::cout << "stream '" << stream << "': cancelling the training of version " << version
+              << "; the serving model stays\n";
+    return Status::OK();
+  }
+  // A training checks for cancellation between batches: it stops within
+  // moments, unless the daemon is stuck.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(e.timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pb::StatusResponse s;
+    ANOMALYD_RETURN_IF_ERROR(GetStatus(e, e.control, &s));
+    for (const pb::StreamStatus& st : s.streams()) {
+      const pb::TrainingStatus& t = st.training();
+      if (st.stream() != stream || t.target_version() != version || t.state() == pb::RUNNING) {
+        continue;
+      }
+      std::cout << "stream '" << stream << "': training of version " << version << " "
+                << StateName(t.state()) << "; serving version " << st.model_version() << "\n";
+      return Status::OK();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return Status(pb::FAILED_PRECONDITION, "stream '" + stream + "' still training " +
+                                             std::to_string(e.timeout_ms) +
+                                             " ms after the cancel (--timeout-ms)");
 }
 
 Status RunTail(const Endpoints& e, const std::string& stream, int64_t count) {

@@ -21,8 +21,10 @@ struct Endpoints {
 
 Status RunStatus(const Endpoints& e, bool json);
 
+// Writes the columns of csv_out.h's ScoreColumns (daemon = true) to `out`.
 struct OnlineScoreArgs {
   std::string data = "-";
+  std::string out = "-";   // "-": stdout
   std::string stream = "default";
   size_t batch = 1024;     // records per request
   bool contributions = false;
@@ -30,7 +32,7 @@ struct OnlineScoreArgs {
 Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args);
 
 struct QueryArgs {
-  std::string since, until;  // "-1h", "2026-11-25T10:00:00Z", or Unix seconds
+  std::string since, until;  // any form ParseTime (times.h) takes
   std::string stream;
   double min_score = 0;
   bool has_min_score = false;
@@ -61,19 +63,17 @@ struct CalibrateArgs {
   bool force = false;  // fixed: apply a value that flags most normal records
 };
 Status RunCalibrate(const Endpoints& e, const CalibrateArgs& args);
+// Asks the daemon to re-read its config file and prints the outcome:
+// "reloaded PATH" when it took the file. The daemon's error when it
+// rejected it (it keeps running on the config it had); FAILED_PRECONDITION
+// when it took the file but kept some part of the old one (printed on
+// stderr, one line each).
 Status RunReload(const Endpoints& e);
+// Cancels the running training of `stream`; the serving model stays. With
+// `wait`, returns once the training has stopped. NOT_FOUND when the stream
+// is not training.
+Status RunCancel(const Endpoints& e, const std::string& stream, bool wait);
 Status RunTail(const Endpoints& e, const std::string& stream, int64_t count);
-
-// Parses "-1h", "30m" (that long ago), "2026-11-25T10:00:00Z" (UTC) or
-// Unix seconds into microseconds since the epoch.
-Status ParseTime(const std::string& s, int64_t now_us, int64_t* out_us);
-
-// Formats microseconds since the epoch as UTC ISO 8601 with milliseconds,
-// "2026-03-01T12:00:00.250Z", rounding down (-1 is 23:59:59.999 the day
-// before). Times outside years 0000-9999 come out as the plain number with
-// a "us" suffix ("9223372036854775807us"). Used for every time anomalyctl
-// prints; exposed for its test.
-std::string Iso(int64_t us);
 
 }  // namespace anomalyd::ctl
 

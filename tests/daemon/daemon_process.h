@@ -146,6 +146,12 @@ class DaemonProcess {
     return false;
   }
 
+  // Every notification received so far, in order of arrival.
+  std::vector<std::string> Notes() {
+    std::lock_guard<std::mutex> l(mu_);
+    return notes_;
+  }
+
   std::string Log() const {
     std::ifstream in(dir_ + "/daemon.log");
     return std::string(std::istreambuf_iterator<char>(in), {});

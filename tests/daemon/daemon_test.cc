@@ -5,6 +5,10 @@
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
+#include <time.h>
+
+#include <set>
+
 #include "clients/client.h"
 #include "storage/store.h"
 #include "tests/daemon/daemon_helpers.h"
@@ -402,6 +406,48 @@ TEST_F(DaemonTest, SighupReloadsLimits) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(score_->Call(ScoreRequest(two, "", "c", true), &resp).code(), pb::TOO_LARGE);
   ASSERT_OK(score_->Call(ScoreRequest({two[0]}, "", "d", true), &resp));
+}
+
+// sd_notify(3) for a reload: RELOADING=1 with MONOTONIC_USEC= (the time on
+// CLOCK_MONOTONIC) in one message, then READY=1, also when the file is
+// rejected (the daemon goes on serving its running config).
+TEST_F(DaemonTest, ReloadTellsSystemdReloadingThenReady) {
+  StartDaemon();
+  // The notifications after notes[from] once `want` of them have come.
+  auto wait_notes = [&](size_t from, size_t want) {
+    std::vector<std::string> notes;
+    for (int i = 0; i < 250; ++i) {
+      notes = daemon_->Notes();
+      if (notes.size() >= from + want) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::vector<std::string>(notes.begin() + std::min(from, notes.size()), notes.end());
+  };
+  auto monotonic_us = [] {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+  };
+  for (const bool broken : {false, true}) {
+    SCOPED_TRACE(broken ? "rejected file" : "good file");
+    if (broken) std::ofstream(tmp_.file("anomalyd.toml"), std::ios::app) << "[limits\n";
+    const size_t from = daemon_->Notes().size();
+    const int64_t before = monotonic_us();
+    ::kill(daemon_->pid(), SIGHUP);
+    std::vector<std::string> notes = wait_notes(from, 2);
+    const int64_t after = monotonic_us();
+    // WATCHDOG=1 is off in tests (no WATCHDOG_USEC): nothing else comes.
+    ASSERT_EQ(notes.size(), 2u) << daemon_->Log();
+    const std::string& reloading = notes[0];
+    ASSERT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+    const int64_t stamp = std::stoll(reloading.substr(reloading.find('=', 12) + 1));
+    EXPECT_GE(stamp, before);
+    EXPECT_LE(stamp, after);
+    EXPECT_EQ(notes[1].rfind("READY=1\nSTATUS=serving 1 stream(s)", 0), 0u) << notes[1];
+    EXPECT_EQ(notes[1].find("reload failed") != std::string::npos, broken) << notes[1];
+  }
+  pb::Response resp;
+  ASSERT_OK(score_->Call(ScoreRequest({NormalRecord(rng_)}, "", "after", true), &resp));
 }
 
 TEST_F(DaemonTest, PrometheusMetricsOverHttp) {

@@ -443,6 +443,44 @@ TEST(CsvTest, RegressionFormatQuotesNameStartingWithBom) {
   EXPECT_EQ(std::vector<std::string>{name}, t.feature_names);
 }
 
+// RFC 4180 quoting, and what ParseCsv would otherwise change (trimmed
+// edges, a first cell's BOM, an empty cell); every field reads back as is.
+TEST(CsvTest, CsvFieldQuotesOnlyWhatNeedsIt) {
+  const struct {
+    std::string in, want;
+  } kCases[] = {
+      {"r1", "r1"},
+      {"a b", "a b"},
+      {"caf\xC3\xA9", "caf\xC3\xA9"},
+      {"a,b", "\"a,b\""},
+      {"say \"hi\"", "\"say \"\"hi\"\"\""},
+      {"\"", "\"\"\"\""},
+      {"two\nlines", "\"two\nlines\""},
+      {"cr\rhere", "\"cr\rhere\""},
+      {"crlf\r\n", "\"crlf\r\n\""},
+      {"", "\"\""},
+      {" edge", "\" edge\""},
+      {"edge\t", "\"edge\t\""},
+      {"\xEF\xBB\xBF" "bom", "\"\xEF\xBB\xBF" "bom\""},
+  };
+  for (const auto& c : kCases) {
+    SCOPED_TRACE(c.in);
+    EXPECT_EQ(CsvField(c.in), c.want);
+    // As an id (kept verbatim) and as a header name (trimmed unless
+    // quoted).
+    CsvTable t;
+    const std::string name = c.in.empty() ? "f" : CsvField(c.in);
+    ASSERT_OK(Parse(name + ",id\n1," + CsvField(c.in) + "\n", &t));
+    ASSERT_EQ(t.ids.size(), 1u);
+    EXPECT_EQ(t.ids[0], c.in);
+    ASSERT_EQ(t.feature_names.size(), 1u);
+    // An empty column name is an error however it is written.
+    if (!c.in.empty()) {
+      EXPECT_EQ(t.feature_names[0], c.in);
+    }
+  }
+}
+
 TEST(CsvTest, FormatRandomRoundTrip) {
   Matrix m(200, 5);
   uint32_t bits = 12345;

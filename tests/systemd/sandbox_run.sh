@@ -181,7 +181,7 @@ actl() {
 actl retrain --stream sbx --csv /var/lib/anomalyd/base.csv --wait || fail "retrain"
 awk -v n=200 -v seed=2 -v bad=10 -f "$(dirname "$0")/../../scripts/synthetic.awk" >"$work/records.csv"
 flagged=$(actl score --stream sbx --data "$work/records.csv" |
-  awk -F, 'NR > 1 && $6 == 1 { n++ } END { print n + 0 }')
+  awk -F, 'NR > 1 && $7 == 1 { n++ } END { print n + 0 }')
 [ "$flagged" -ge 10 ] || fail "only $flagged of the 10 anomalies flagged"
 stored=$(actl query --stream sbx --limit 1000 --format csv | tail -n +2 | wc -l)
 [ "$stored" -eq "$flagged" ] || fail "$flagged flagged but $stored stored"
