@@ -1,7 +1,6 @@
 // anomalyctl: the command line of anomalyd. Offline commands work on CSV
 // files and bundles; the others talk to a running daemon.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "clients/anomalyctl/offline.h"
@@ -40,12 +39,12 @@ int main(int argc, char** argv) {
 
   ctl::ScoreArgs score;
   ctl::OnlineScoreArgs oscore;
-  auto* s = app.add_subcommand(
-      "score", "Score a CSV: with --model offline, else by the running daemon");
+  auto* s =
+      app.add_subcommand("score", "Score a CSV: with --model offline, else by the running daemon");
   s->add_option("--model", score.model, "Bundle directory (offline scoring)");
   s->add_option("--data", score.data,
-                 "Records CSV ('-' for stdin); a 'timestamp' column is the event time in "
-                 "microseconds since the Unix epoch")
+                "Records CSV ('-' for stdin); a 'timestamp' column is the event time in "
+                "microseconds since the Unix epoch")
       ->required();
   s->add_option("--out", score.out, "Output CSV ('-' for stdout)")->capture_default_str();
   auto* score_device =
@@ -87,8 +86,8 @@ int main(int argc, char** argv) {
   ctl::QueryArgs query;
   auto* q = app.add_subcommand("query", "Query flagged anomalies");
   q->add_option("--since", query.since,
-                 "-1h, 30m, 2d; RFC 3339 (2026-11-25T10:00:00.250Z, +02:00 offsets; UTC "
-                 "without one); Unix seconds");
+                "-1h, 30m, 2d; RFC 3339 (2026-11-25T10:00:00.250Z, +02:00 offsets; UTC "
+                "without one); Unix seconds");
   q->add_option("--until", query.until, "Same forms as --since");
   q->add_flag("--event-time", query.event_time, "Filter on event time (default: scored time)");
   q->add_option("--stream", query.stream, "Only this stream");
@@ -103,7 +102,8 @@ int main(int argc, char** argv) {
   auto* r = app.add_subcommand("retrain", "Train a new model version while serving");
   r->add_option("--stream", retrain.stream, "Stream")->capture_default_str();
   r->add_option("--csv", retrain.csv, "Baseline CSV (read by the daemon)");
-  r->add_flag("--from-reservoir", retrain.from_reservoir, "Use the stored sample of normal records");
+  r->add_flag("--from-reservoir", retrain.from_reservoir,
+              "Use the stored sample of normal records");
   r->add_flag("--wait", retrain.wait, "Show progress until the new version serves");
 
   std::string models_stream;
@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   rb->add_option("--to", rollback_to, "Version")->required();
 
   ctl::CalibrateArgs cal;
-  auto* c = app.add_subcommand("calibrate", "Recompute a stream's threshold from its holdout scores");
+  auto* c =
+      app.add_subcommand("calibrate", "Recompute a stream's threshold from its holdout scores");
   c->add_option("--stream", cal.stream, "Stream")->capture_default_str();
   c->add_option("--method", cal.method, "pot | quantile | fixed")->capture_default_str();
   c->add_option("--contamination", cal.contamination, "quantile: share of anomalies");
@@ -140,8 +141,10 @@ int main(int argc, char** argv) {
   tl->add_option("-n", tail_count, "Stop after this many (0: never)");
 
   std::string keygen_dir, keygen_name;
-  auto* kg = app.add_subcommand("keygen", "Make a CURVE key pair: DIR/NAME.key, DIR/NAME.key_secret");
-  kg->add_option("--out", keygen_dir, "Folder for the two files (made 0700 if missing)")->required();
+  auto* kg =
+      app.add_subcommand("keygen", "Make a CURVE key pair: DIR/NAME.key, DIR/NAME.key_secret");
+  kg->add_option("--out", keygen_dir, "Folder for the two files (made 0700 if missing)")
+      ->required();
   kg->add_option("--name", keygen_name, "File name without extension (e.g. the host)")->required();
 
   CLI11_PARSE(app, argc, argv);

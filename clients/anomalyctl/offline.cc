@@ -24,8 +24,7 @@ namespace {
 constexpr size_t kScoreChunk = 4096;
 
 Status LoadModelAndData(const std::string& model_dir, const std::string& device,
-                        const std::string& data, std::unique_ptr<Model>* model,
-                        CsvTable* table) {
+                        const std::string& data, std::unique_ptr<Model>* model, CsvTable* table) {
   ANOMALYD_RETURN_IF_ERROR(Model::Load(model_dir, device, model));
   ANOMALYD_RETURN_IF_ERROR(ReadCsv(data, CsvOptions{}, table));
   std::vector<std::string> names((*model)->meta().feature_names().begin(),
@@ -33,8 +32,7 @@ Status LoadModelAndData(const std::string& model_dir, const std::string& device,
   return SelectFeatures(names, data, table);
 }
 
-Status ScoreAll(const Model& model, const Matrix& rows, bool contributions,
-                ScoreOutput* all) {
+Status ScoreAll(const Model& model, const Matrix& rows, bool contributions, ScoreOutput* all) {
   ScoreOptions opts;
   opts.contributions = contributions;
   *all = ScoreOutput();
@@ -43,9 +41,7 @@ Status ScoreAll(const Model& model, const Matrix& rows, bool contributions,
     ScoreOutput part;
     ANOMALYD_RETURN_IF_ERROR(model.Score(rows.row(begin), n, opts, &part)
                                  .WithContext("rows starting at " + std::to_string(begin + 1)));
-    auto append = [](auto& to, const auto& from) {
-      to.insert(to.end(), from.begin(), from.end());
-    };
+    auto append = [](auto& to, const auto& from) { to.insert(to.end(), from.begin(), from.end()); };
     append(all->reconstruction, part.reconstruction);
     append(all->kl, part.kl);
     append(all->score, part.score);
@@ -67,7 +63,10 @@ std::string Fmt(double v, int digits = 6) {
 class JsonObject {
  public:
   explicit JsonObject(std::ostream& os) : os_(os) { os_ << "{"; }
-  void Int(const std::string& key, long v) { Key(key); os_ << v; }
+  void Int(const std::string& key, long v) {
+    Key(key);
+    os_ << v;
+  }
   void Number(const std::string& key, double v, const std::string& reason) {
     Key(key);
     if (std::isfinite(v)) {
@@ -103,8 +102,8 @@ Status RunTrain(const TrainArgs& args) {
   ProgressFn progress = [&](const TrainProgress& p) {
     if (tty) {
       std::fprintf(stderr, "\rmodel %u/%u  epoch %u/%u  train %.4f  val %.4f  %.1fs   ",
-                   p.member + 1, p.members, p.epoch, p.max_epochs,
-                   p.train_loss, p.val_loss, p.seconds);
+                   p.member + 1, p.members, p.epoch, p.max_epochs, p.train_loss, p.val_loss,
+                   p.seconds);
     }
     return true;
   };
@@ -116,11 +115,11 @@ Status RunTrain(const TrainArgs& args) {
   if (!args.quiet) {
     const pb::BundleMeta& m = model->meta();
     const pb::TrainingSummary& t = m.training();
-    std::cerr << "trained " << args.out << ": " << m.baseline_rows() << " rows x "
-              << m.dim() << " features (train " << t.train_rows() << ", val "
-              << t.val_rows() << ", holdout " << t.holdout_rows() << ")\n"
-              << "  epochs " << t.epochs_run() << " (best " << t.best_epoch()
-              << "), val loss " << Fmt(t.val_loss_size() ? t.val_loss(t.best_epoch() ? t.best_epoch() - 1 : 0) : NAN)
+    std::cerr << "trained " << args.out << ": " << m.baseline_rows() << " rows x " << m.dim()
+              << " features (train " << t.train_rows() << ", val " << t.val_rows() << ", holdout "
+              << t.holdout_rows() << ")\n"
+              << "  epochs " << t.epochs_run() << " (best " << t.best_epoch() << "), val loss "
+              << Fmt(t.val_loss_size() ? t.val_loss(t.best_epoch() ? t.best_epoch() - 1 : 0) : NAN)
               << ", " << Fmt(t.seconds(), 3) << " s on " << model->device() << "\n"
               << "  threshold " << Fmt(m.threshold().value()) << " ("
               << pb::ThresholdMethod_Name(m.threshold().method()) << ")\n";
@@ -201,24 +200,21 @@ Status RunEval(const EvalArgs& args) {
     j.Number("recall", c.recall(), "not finite");
     j.Number("f1", c.f1(), "not finite");
     j.Number("best_f1", best.f1, "not finite");
-    j.Number("best_f1_threshold", best.threshold,
-             scores.empty() ? "no rows" : "not finite");
+    j.Number("best_f1_threshold", best.threshold, scores.empty() ? "no rows" : "not finite");
     j.End();
   } else {
     std::cout << "rows        " << scores.size() << " (" << positives << " anomalies)\n"
               << "ROC-AUC     "
               << (std::isfinite(roc) ? Fmt(roc, 4)
                                      : std::string("undefined (") +
-                                           (positives == 0 ? "no" : "only") +
-                                           " anomalies)")
+                                           (positives == 0 ? "no" : "only") + " anomalies)")
               << "\n"
               << "PR-AUC      "
-              << (std::isfinite(ap) ? Fmt(ap, 4) : std::string("undefined (no anomalies)"))
-              << "\n"
+              << (std::isfinite(ap) ? Fmt(ap, 4) : std::string("undefined (no anomalies)")) << "\n"
               << "threshold   " << Fmt(threshold) << " ("
               << pb::ThresholdMethod_Name(model->meta().threshold().method()) << "): flagged "
-              << c.tp + c.fp << ", precision " << Fmt(c.precision(), 4)
-              << ", recall " << Fmt(c.recall(), 4) << ", F1 " << Fmt(c.f1(), 4) << "\n"
+              << c.tp + c.fp << ", precision " << Fmt(c.precision(), 4) << ", recall "
+              << Fmt(c.recall(), 4) << ", F1 " << Fmt(c.f1(), 4) << "\n"
               << "best F1     " << Fmt(best.f1, 4) << " (score > " << Fmt(best.threshold) << ")\n";
   }
   return Status::OK();
@@ -230,12 +226,11 @@ Status RunSample(const SampleArgs& args) {
   Matrix rows;
   ANOMALYD_RETURN_IF_ERROR(model->Sample(args.n, args.seed, &rows, args.draws));
   if (model->meta().architecture().likelihood() == pb::BERNOULLI) {
-    std::cerr << (args.draws
-                      ? "sample: BERNOULLI model: 0/1 draws from the decoded "
-                        "probabilities (each feature's baseline min or max)\n"
-                      : "sample: BERNOULLI model: printing probabilities (the "
-                        "decoder mean, scaled to each feature's baseline "
-                        "range), not records; --draws gives 0/1 draws\n");
+    std::cerr << (args.draws ? "sample: BERNOULLI model: 0/1 draws from the decoded "
+                               "probabilities (each feature's baseline min or max)\n"
+                             : "sample: BERNOULLI model: printing probabilities (the "
+                               "decoder mean, scaled to each feature's baseline "
+                               "range), not records; --draws gives 0/1 draws\n");
   }
   std::vector<std::string> header(model->meta().feature_names().begin(),
                                   model->meta().feature_names().end());

@@ -35,8 +35,7 @@ std::string G(double v) {
   return buf;
 }
 
-Status Call(const Endpoints& e, const std::string& endpoint, pb::Request req,
-            pb::Response* resp) {
+Status Call(const Endpoints& e, const std::string& endpoint, pb::Request req, pb::Response* resp) {
   static zmq::context_t ctx(1);
   Client c(ctx, endpoint, std::chrono::milliseconds(e.timeout_ms), e.curve);
   return c.Call(std::move(req), resp);
@@ -55,11 +54,16 @@ Status GetStatus(const Endpoints& e, const std::string& endpoint, pb::StatusResp
 
 const char* StateName(pb::TrainingState s) {
   switch (s) {
-    case pb::RUNNING: return "running";
-    case pb::SUCCEEDED: return "succeeded";
-    case pb::FAILED: return "failed";
-    case pb::CANCELLED_TRAINING: return "cancelled";
-    default: return "idle";
+    case pb::RUNNING:
+      return "running";
+    case pb::SUCCEEDED:
+      return "succeeded";
+    case pb::FAILED:
+      return "failed";
+    case pb::CANCELLED_TRAINING:
+      return "cancelled";
+    default:
+      return "idle";
   }
 }
 
@@ -77,8 +81,8 @@ Status RunStatus(const Endpoints& e, bool json) {
               s.device().empty() ? "-" : s.device().c_str(),
               static_cast<unsigned long long>(s.queue_depth()),
               s.storage_ok() ? "ok" : ("DEGRADED: " + s.storage_error()).c_str());
-  std::printf("%-20s %7s %5s %12s %-9s %12s %10s  %s\n", "STREAM", "VERSION", "DIM",
-              "THRESHOLD", "METHOD", "SCORED", "FLAGGED", "TRAINING");
+  std::printf("%-20s %7s %5s %12s %-9s %12s %10s  %s\n", "STREAM", "VERSION", "DIM", "THRESHOLD",
+              "METHOD", "SCORED", "FLAGGED", "TRAINING");
   for (const pb::StreamStatus& st : s.streams()) {
     std::string training = StateName(st.training().state());
     if (st.training().state() == pb::RUNNING) {
@@ -139,13 +143,14 @@ Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args) {
       for (size_t i = 0; i < n; ++i) b->add_event_times_us(table.timestamps[begin + i]);
     }
     pb::Response resp;
-    ANOMALYD_RETURN_IF_ERROR(client.Call(req, &resp).WithContext(
-        "rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + n)));
+    ANOMALYD_RETURN_IF_ERROR(
+        client.Call(req, &resp)
+            .WithContext("rows " + std::to_string(begin + 1) + ".." + std::to_string(begin + n)));
     const pb::ScoreColumns& c = resp.score().columns();
     if (static_cast<size_t>(c.score_size()) != n ||
         (args.contributions && static_cast<size_t>(c.contributions_size()) != n * d)) {
-      return Status(pb::INTERNAL, "reply has " + std::to_string(c.score_size()) +
-                                      " scores for " + std::to_string(n) + " rows");
+      return Status(pb::INTERNAL, "reply has " + std::to_string(c.score_size()) + " scores for " +
+                                      std::to_string(n) + " rows");
     }
     for (size_t i = 0; i < n; ++i) {
       const int k = static_cast<int>(i);
@@ -184,12 +189,15 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
     q->set_min_score(a.min_score);
     q->set_has_min_score(true);
   }
-  if (a.order == "score") q->set_order(pb::HIGHEST_SCORE_FIRST);
-  else if (a.order != "time") return Status::InvalidArgument("--order must be time or score");
+  if (a.order == "score")
+    q->set_order(pb::HIGHEST_SCORE_FIRST);
+  else if (a.order != "time")
+    return Status::InvalidArgument("--order must be time or score");
   q->set_limit(a.limit);
   q->set_cursor(a.cursor);
   if (a.format == "csv") {
-    std::cout << "id,record_id,stream,event_time,scored_time,score,threshold,model_version,top_feature\n";
+    std::cout
+        << "id,record_id,stream,event_time,scored_time,score,threshold,model_version,top_feature\n";
   } else if (a.format == "table") {
     std::printf("%-8s %-24s %-12s %-24s %10s %10s %4s  %s\n", "ID", "RECORD", "STREAM",
                 "EVENT TIME", "SCORE", "THRESHOLD", "VER", "TOP FEATURE");
@@ -216,26 +224,28 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
         if (top < 0 || an.contributions(j) > an.contributions(top)) top = j;
       }
       const auto& fn = names[an.stream()];
-      std::string top_s = top < 0 ? "-"
+      std::string top_s = top < 0                             ? "-"
                           : top < static_cast<int>(fn.size()) ? fn[top]
                                                               : "#" + std::to_string(top);
       if (top >= 0) {
         double sum = 0;
         for (float c : an.contributions()) sum += c;
-        if (sum > 0) top_s += " (" + std::to_string(static_cast<int>(std::lround(100 * an.contributions(top) / sum))) + "%)";
+        if (sum > 0)
+          top_s +=
+              " (" +
+              std::to_string(static_cast<int>(std::lround(100 * an.contributions(top) / sum))) +
+              "%)";
       }
       if (a.format == "json") {
         std::cout << Json(an) << "\n";
       } else if (a.format == "csv") {
-        std::cout << an.id() << "," << CsvField(an.record_id()) << ","
-                  << CsvField(an.stream()) << "," << Iso(an.event_time_us()) << ","
-                  << Iso(an.scored_time_us()) << "," << G(an.score()) << ","
-                  << G(an.threshold()) << "," << an.model_version() << ","
+        std::cout << an.id() << "," << CsvField(an.record_id()) << "," << CsvField(an.stream())
+                  << "," << Iso(an.event_time_us()) << "," << Iso(an.scored_time_us()) << ","
+                  << G(an.score()) << "," << G(an.threshold()) << "," << an.model_version() << ","
                   << CsvField(top_s) << "\n";
       } else {
-        std::printf("%-8lld %-24s %-12s %-24s %10s %10s %4u  %s\n",
-                    static_cast<long long>(an.id()), an.record_id().c_str(),
-                    an.stream().c_str(), Iso(an.event_time_us()).c_str(),
+        std::printf("%-8lld %-24s %-12s %-24s %10s %10s %4u  %s\n", static_cast<long long>(an.id()),
+                    an.record_id().c_str(), an.stream().c_str(), Iso(an.event_time_us()).c_str(),
                     G(an.score()).c_str(), G(an.threshold()).c_str(), an.model_version(),
                     top_s.c_str());
       }
@@ -282,9 +292,9 @@ Status RunRetrain(const Endpoints& e, const RetrainArgs& a) {
       if (t.target_version() != version) continue;
       if (t.state() == pb::RUNNING && t.epoch() != last_epoch) {
         last_epoch = t.epoch();
-        std::cerr << "  model " << t.member() + 1 << "/" << std::max(1u, t.members())
-                  << " epoch " << t.epoch() << "/" << t.max_epochs() << "  train "
-                  << G(t.train_loss()) << "  val " << G(t.val_loss()) << "\n";
+        std::cerr << "  model " << t.member() + 1 << "/" << std::max(1u, t.members()) << " epoch "
+                  << t.epoch() << "/" << t.max_epochs() << "  train " << G(t.train_loss())
+                  << "  val " << G(t.val_loss()) << "\n";
       } else if (t.state() == pb::SUCCEEDED) {
         std::cout << "version " << version << " is serving (threshold " << G(st.threshold())
                   << ")\n";
@@ -305,8 +315,8 @@ Status RunModels(const Endpoints& e, const std::string& stream, bool json) {
     std::cout << Json(resp.models()) << "\n";
     return Status::OK();
   }
-  std::printf("%-20s %7s %-7s %-24s %10s %10s  %s\n", "STREAM", "VERSION", "ACTIVE",
-              "CREATED", "ROWS", "VAL LOSS", "BUNDLE");
+  std::printf("%-20s %7s %-7s %-24s %10s %10s  %s\n", "STREAM", "VERSION", "ACTIVE", "CREATED",
+              "ROWS", "VAL LOSS", "BUNDLE");
   for (const pb::ModelInfo& m : resp.models().models()) {
     std::printf("%-20s %7u %-7s %-24s %10llu %10s  %s\n", m.stream().c_str(), m.version(),
                 m.active() ? "yes" : "", Iso(m.created_us()).c_str(),
@@ -331,10 +341,14 @@ Status RunCalibrate(const Endpoints& e, const CalibrateArgs& a) {
   pb::CalibrateRequest* c = req.mutable_calibrate();
   c->set_stream(a.stream);
   pb::ThresholdMethod m;
-  if (a.method == "pot") m = pb::POT;
-  else if (a.method == "quantile") m = pb::QUANTILE;
-  else if (a.method == "fixed") m = pb::FIXED;
-  else return Status::InvalidArgument("--method must be pot, quantile or fixed");
+  if (a.method == "pot")
+    m = pb::POT;
+  else if (a.method == "quantile")
+    m = pb::QUANTILE;
+  else if (a.method == "fixed")
+    m = pb::FIXED;
+  else
+    return Status::InvalidArgument("--method must be pot, quantile or fixed");
   c->set_method(m);
   c->set_contamination(a.contamination);
   c->set_risk(a.risk);
@@ -344,8 +358,8 @@ Status RunCalibrate(const Endpoints& e, const CalibrateArgs& a) {
   ANOMALYD_RETURN_IF_ERROR(Call(e, e.control, req, &resp));
   for (const pb::StreamStatus& st : resp.status().streams()) {
     if (st.stream() == a.stream) {
-      std::cout << "stream '" << a.stream << "' threshold " << G(st.threshold()) << " ("
-                << a.method << ")\n";
+      std::cout << "stream '" << a.stream << "' threshold " << G(st.threshold()) << " (" << a.method
+                << ")\n";
     }
   }
   return Status::OK();

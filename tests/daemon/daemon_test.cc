@@ -7,8 +7,6 @@
 
 #include <time.h>
 
-#include <set>
-
 #include "clients/client.h"
 #include "storage/store.h"
 #include "tests/daemon/daemon_helpers.h"
@@ -461,7 +459,14 @@ TEST_F(DaemonTest, PrometheusMetricsOverHttp) {
   ASSERT_OK(score_->Call(ScoreRequest({NormalRecord(rng_), AnomalousRecord(rng_)}, "", "p", true),
                          &resp));
   EXPECT_EQ(score_->Call(ScoreRequest({{1, 2}}, "", "q", true), &resp).code(), pb::WRONG_DIMENSION);
-  const std::string m = HttpGet(port, "/metrics");
+  // The latency of a request is observed just after its reply leaves: a
+  // scrape right after the reply may come first, so wait for it.
+  std::string m;
+  for (int i = 0; i < 100; ++i) {
+    m = HttpGet(port, "/metrics");
+    if (m.find("anomalyd_request_latency_seconds_count 1") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_EQ(m.rfind("HTTP/1.1 200 OK", 0), 0u) << m;
   for (const char* line :
        {"anomalyd_records_scored_total{stream=\"default\"} 2",

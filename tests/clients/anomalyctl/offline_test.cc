@@ -20,13 +20,12 @@ using testing::TempDir;
 // Runs anomalyctl with `args`; stdout to *out, stderr to *err. The exit code.
 int Ctl(const std::string& args, std::string* out, std::string* err = nullptr) {
   static int calls = 0;
-  const std::string err_file =
-      (std::filesystem::temp_directory_path() /
-       ("anomalyctl-offline-test-" + std::to_string(::getpid()) + "-" +
-        std::to_string(calls++) + ".err"))
-          .string();
-  const std::string cmd = std::string(ANOMALYD_BINARY_DIR) +
-                          "/clients/anomalyctl " + args + " 2>" + err_file;
+  const std::string err_file = (std::filesystem::temp_directory_path() /
+                                ("anomalyctl-offline-test-" + std::to_string(::getpid()) + "-" +
+                                 std::to_string(calls++) + ".err"))
+                                   .string();
+  const std::string cmd =
+      std::string(ANOMALYD_BINARY_DIR) + "/clients/anomalyctl " + args + " 2>" + err_file;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
   char buf[4096];
@@ -61,8 +60,7 @@ std::vector<std::string> Cells(const std::string& line) {
 
 // b = 2a, d = c - a, plus noise (scripts/synthetic.awk's shape); ids r1..rn
 // and, with `labels`, a label column of `positives` ones at the end.
-std::string Correlated(size_t n, uint64_t seed, bool labels = false,
-                       size_t positives = 0) {
+std::string Correlated(size_t n, uint64_t seed, bool labels = false, size_t positives = 0) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<double> g(0, 1);
   std::ostringstream os;
@@ -70,8 +68,8 @@ std::string Correlated(size_t n, uint64_t seed, bool labels = false,
   for (size_t i = 1; i <= n; ++i) {
     const double a = g(rng), c = 10 + 3 * g(rng);
     const bool bad = i + positives > n;
-    os << "r" << i << "," << a << "," << 2 * a + 0.1 * g(rng) + (bad ? 12 : 0)
-       << "," << c << "," << c - a + 0.1 * g(rng);
+    os << "r" << i << "," << a << "," << 2 * a + 0.1 * g(rng) + (bad ? 12 : 0) << "," << c << ","
+       << c - a + 0.1 * g(rng);
     if (labels) os << "," << (bad ? 1 : 0);
     os << "\n";
   }
@@ -89,8 +87,8 @@ class OfflineTest : public ::testing::Test {
     Write(File("train.csv"), Correlated(400, 1));
     Write(File("small.toml"), kSmallConfig);
     std::string out, err;
-    ASSERT_EQ(Ctl("train --quiet --data " + File("train.csv") + " --out " +
-                      File("model") + " --config " + File("small.toml"),
+    ASSERT_EQ(Ctl("train --quiet --data " + File("train.csv") + " --out " + File("model") +
+                      " --config " + File("small.toml"),
                   &out, &err),
               0)
         << err;
@@ -100,16 +98,16 @@ class OfflineTest : public ::testing::Test {
     bits << "p0,p1,p2,p3,p4,p5\n";
     for (int i = 0; i < 300; ++i) {
       const int on = static_cast<int>(rng() % 2);
-      bits << on << "," << on << "," << 1 - on << "," << rng() % 2 << ","
-           << rng() % 2 << "," << on << "\n";
+      bits << on << "," << on << "," << 1 - on << "," << rng() % 2 << "," << rng() % 2 << "," << on
+           << "\n";
     }
     Write(File("bits.csv"), bits.str());
     Write(File("bernoulli.toml"),
           "[model]\nhidden = [16, 8]\nlatent = 2\nlikelihood = \"bernoulli\"\n"
           "normaliser = \"minmax\"\n"
           "[training]\nmax_epochs = 20\ndevice = \"cpu\"\nseed = 7\n");
-    ASSERT_EQ(Ctl("train --quiet --data " + File("bits.csv") + " --out " +
-                      File("bernoulli") + " --config " + File("bernoulli.toml"),
+    ASSERT_EQ(Ctl("train --quiet --data " + File("bits.csv") + " --out " + File("bernoulli") +
+                      " --config " + File("bernoulli.toml"),
                   &out, &err),
               0)
         << err;
@@ -137,7 +135,8 @@ TEST_F(OfflineTest, EncodePrintsIdsThenLatentMeans) {
   EXPECT_EQ(lines[1].substr(0, 3), "x1,");
   EXPECT_EQ(lines[2].substr(0, 6), "\"x,2\",");  // quoted back
 
-  ASSERT_EQ(Ctl("encode --logvar --model " + File("model") + " --data " + File("enc.csv"), &out, &err), 0)
+  ASSERT_EQ(
+      Ctl("encode --logvar --model " + File("model") + " --data " + File("enc.csv"), &out, &err), 0)
       << err;
   lines = Lines(out);
   ASSERT_EQ(lines.size(), 3u);
@@ -148,8 +147,8 @@ TEST_F(OfflineTest, EncodePrintsIdsThenLatentMeans) {
 
   // Without an id column: no id column out; to a file with --out.
   Write(File("noid.csv"), "a,b,c,d\n0.1,0.2,10,9.9\n");
-  ASSERT_EQ(Ctl("encode --model " + File("model") + " --data " + File("noid.csv") +
-                    " --out " + File("z.csv"),
+  ASSERT_EQ(Ctl("encode --model " + File("model") + " --data " + File("noid.csv") + " --out " +
+                    File("z.csv"),
                 &out, &err),
             0)
       << err;
@@ -160,7 +159,8 @@ TEST_F(OfflineTest, EncodePrintsIdsThenLatentMeans) {
 
   // A missing feature is named.
   Write(File("missing.csv"), "a,b,c\n1,2,3\n");
-  EXPECT_EQ(Ctl("encode --model " + File("model") + " --data " + File("missing.csv"), &out, &err), 1);
+  EXPECT_EQ(Ctl("encode --model " + File("model") + " --data " + File("missing.csv"), &out, &err),
+            1);
   EXPECT_NE(err.find("'d'"), std::string::npos) << err;
 }
 
@@ -179,12 +179,11 @@ TEST_F(OfflineTest, ScorePrintsEveryTermAndTheyAddUp) {
   for (size_t i = 1; i < lines.size(); ++i) {
     const auto c = Cells(lines[i]);
     ASSERT_EQ(c.size(), 7u) << lines[i];
-    const double rec = std::stod(c[1]), kl = std::stod(c[2]),
-                 density = std::stod(c[3]), score = std::stod(c[4]);
+    const double rec = std::stod(c[1]), kl = std::stod(c[2]), density = std::stod(c[3]),
+                 score = std::stod(c[4]);
     some_density |= density != 0;
     // Six significant digits per printed value.
-    EXPECT_NEAR(score, rec + 2 * kl + 2 * density, 1e-4 * (1 + std::fabs(score)))
-        << lines[i];
+    EXPECT_NEAR(score, rec + 2 * kl + 2 * density, 1e-4 * (1 + std::fabs(score))) << lines[i];
   }
   EXPECT_TRUE(some_density);
 }
@@ -193,7 +192,8 @@ TEST_F(OfflineTest, EvalJsonHasNoNan) {
   // No positive labels: ROC-AUC and PR-AUC are undefined.
   Write(File("normal.csv"), Correlated(40, 4, /*labels=*/true, /*positives=*/0));
   std::string out, err;
-  ASSERT_EQ(Ctl("eval --json --model " + File("model") + " --data " + File("normal.csv"), &out, &err), 0)
+  ASSERT_EQ(
+      Ctl("eval --json --model " + File("model") + " --data " + File("normal.csv"), &out, &err), 0)
       << err;
   EXPECT_EQ(out.find("nan"), std::string::npos) << out;
   EXPECT_NE(out.find("\"pr_auc\": null, \"pr_auc_reason\": \"no positive labels\""),
@@ -207,7 +207,8 @@ TEST_F(OfflineTest, EvalJsonHasNoNan) {
 
   // With both classes the numbers are there.
   Write(File("mixed.csv"), Correlated(40, 4, /*labels=*/true, /*positives=*/4));
-  ASSERT_EQ(Ctl("eval --json --model " + File("model") + " --data " + File("mixed.csv"), &out, &err), 0)
+  ASSERT_EQ(
+      Ctl("eval --json --model " + File("model") + " --data " + File("mixed.csv"), &out, &err), 0)
       << err;
   EXPECT_EQ(out.find("null"), std::string::npos) << out;
   EXPECT_NE(out.find("\"pr_auc\": "), std::string::npos) << out;
