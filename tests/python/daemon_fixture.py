@@ -6,6 +6,7 @@ endpoints and state in the test's temporary folder, a small fast model and
 a synthetic baseline for stream "demo".
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -117,3 +118,26 @@ def child_env():
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     return env
+
+
+def wait_for_demo(cls, client):
+    """Waits for stream "demo" to serve version 1 through `client`; on
+    failure runs cls.tearDownClass() (setUpClass's failures skip it) and
+    raises."""
+    try:
+        client.wait_for_model("demo", 1, timeout_s=60, poll_s=0.2)
+    except Exception:
+        cls.tearDownClass()
+        raise
+
+
+def stop_and_clean(tmp, daemon, *clients):
+    """Closes the clients, stops the daemon and removes `tmp` (kept when
+    ANOMALYD_KEEP_TMP is set, for a person to look at)."""
+    for c in clients:
+        c.close()
+    daemon.stop()
+    if os.environ.get("ANOMALYD_KEEP_TMP"):
+        print(f"kept {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -13,14 +13,14 @@ both).
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 
-from daemon_fixture import DIM, NAMES, Daemon, anomalous_rows, normal_rows, skip, write_csv
+from daemon_fixture import (DIM, NAMES, Daemon, anomalous_rows, normal_rows, skip,
+                            stop_and_clean, wait_for_demo, write_csv)
 
 try:
     import numpy as np
@@ -49,20 +49,11 @@ class DaemonTest(unittest.TestCase):
         cls.ep = cls.daemon.endpoints
         cls.client = Client(cls.ep["score"], cls.ep["control"], cls.ep["alerts"],
                             timeout_ms=2000, retries=0)
-        try:
-            cls.client.wait_for_model("demo", 1, timeout_s=60, poll_s=0.2)
-        except Exception:
-            cls.tearDownClass()
-            raise
+        wait_for_demo(cls, cls.client)
 
     @classmethod
     def tearDownClass(cls):
-        cls.client.close()
-        cls.daemon.stop()
-        if os.environ.get("ANOMALYD_KEEP_TMP"):
-            print(f"kept {cls.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        stop_and_clean(cls.tmp, cls.daemon, cls.client)
 
     def daemon_log(self):
         return self.daemon.log()

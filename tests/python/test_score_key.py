@@ -19,7 +19,7 @@ import tempfile
 import time
 import unittest
 
-from daemon_fixture import NAMES, Daemon, anomalous_rows, skip
+from daemon_fixture import NAMES, Daemon, anomalous_rows, skip, stop_and_clean, wait_for_demo
 
 try:
     import zmq
@@ -64,20 +64,11 @@ endpoints = ["score", "control", "alerts"]
         cls.scorer = Client(ep["score"], ep["control"], ep["alerts"], timeout_ms=2000,
                             retries=0, server_key=cls.server_key,
                             client_key=cls.scorer_secret)
-        try:
-            cls.scorer.wait_for_model("demo", 1, timeout_s=60, poll_s=0.2)
-        except Exception:
-            cls.tearDownClass()
-            raise
+        wait_for_demo(cls, cls.scorer)
 
     @classmethod
     def tearDownClass(cls):
-        cls.scorer.close()
-        cls.daemon.stop()
-        if os.environ.get("ANOMALYD_KEEP_TMP"):
-            print(f"kept {cls.tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+        stop_and_clean(cls.tmp, cls.daemon, cls.scorer)
 
     def refusals(self, endpoint):
         return [line for line in self.daemon.log().splitlines()
