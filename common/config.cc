@@ -117,14 +117,17 @@ class TableReader {
     return Status::OK();
   }
 
- private:
+  // The node of `key` (nullptr when absent), marked as known.
   const toml::node* Find(const char* key) {
     used_.insert(key);
     return table_ ? table_->get(key) : nullptr;
   }
+  // INVALID_ARGUMENT "table.key: why".
   Status Bad(const char* key, const std::string& why) const {
     return Status::InvalidArgument(name_ + "." + key + ": " + why);
   }
+
+ private:
   static std::string Num(double v) {
     std::ostringstream ss;
     ss << v;
@@ -289,7 +292,53 @@ Status ReadAuth(TableReader& r, AuthOptions* a) {
   return r.CheckUnknown();
 }
 
-Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* out) {
+Status ReadShaping(TableReader& r, AlertShaping* a) {
+  ANOMALYD_RETURN_IF_ERROR(r.Bool("enabled", &a->enabled));
+  ANOMALYD_RETURN_IF_ERROR(r.String("group_by", &a->group_by));
+  if (a->group_by != "stream" && a->group_by != "feature") {
+    return r.Bad("group_by", "must be stream or feature");
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("min_count", &a->min_count, 1, 1u << 30));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("min_duration_s", &a->min_duration_s, 0, 1e7));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("resolve_after_s", &a->resolve_after_s, 1, 1e7));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("renotify_every_s", &a->renotify_every_s, 0, 1e8));
+  ANOMALYD_RETURN_IF_ERROR(
+      r.Double("suppress_after_retrain_s", &a->suppress_after_retrain_s, 0, 1e7));
+  return Status::OK();
+}
+
+Status CheckHttpUrl(TableReader& r, const char* key, const std::string& url) {
+  if (url.rfind("http://", 0) != 0 && url.rfind("https://", 0) != 0) {
+    return r.Bad(key, "must start with http:// or https://");
+  }
+  return Status::OK();
+}
+
+Status ReadAlerts(TableReader& r, AlertOptions* a) {
+  ANOMALYD_RETURN_IF_ERROR(r.String("alertmanager_url", &a->alertmanager_url));
+  if (!a->alertmanager_url.empty()) {
+    ANOMALYD_RETURN_IF_ERROR(CheckHttpUrl(r, "alertmanager_url", a->alertmanager_url));
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.StringList("webhooks", &a->webhooks));
+  for (const std::string& url : a->webhooks) {
+    ANOMALYD_RETURN_IF_ERROR(CheckHttpUrl(r, "webhooks", url));
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.String("webhook_secret_file", &a->webhook_secret_file));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("timeout_s", &a->timeout_s, 0.01, 600));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("retry_initial_s", &a->retry_initial_s, 0.01, 86400));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("retry_max_s", &a->retry_max_s, 0.01, 86400));
+  if (a->retry_max_s < a->retry_initial_s) {
+    return r.Bad("retry_max_s", "must be >= alerts.retry_initial_s");
+  }
+  ANOMALYD_RETURN_IF_ERROR(r.Unsigned("max_attempts", &a->max_attempts, 1, 1000000));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("max_age_s", &a->max_age_s, 1, 1e9));
+  ANOMALYD_RETURN_IF_ERROR(r.Double("poll_interval_s", &a->poll_interval_s, 0.01, 60));
+  ANOMALYD_RETURN_IF_ERROR(ReadShaping(r, &a->shaping));
+  return r.CheckUnknown();
+}
+
+Status ReadStreams(const toml::table* t, const AlertShaping& shaping,
+                   std::map<std::string, StreamConfig>* out) {
   if (t == nullptr) return Status::OK();
   for (const auto& [name, node] : *t) {
     const std::string stream(name.str());
@@ -302,7 +351,16 @@ Status ReadStreams(const toml::table* t, std::map<std::string, StreamConfig>* ou
     }
     TableReader r(node.as_table(), "streams." + stream);
     StreamConfig sc;
+    sc.alerts = shaping;
     ANOMALYD_RETURN_IF_ERROR(r.String("baseline", &sc.baseline));
+    if (const toml::node* a = r.Find("alerts")) {
+      if (!a->is_table()) {
+        return Status::InvalidArgument("streams." + stream + ".alerts: must be a table");
+      }
+      TableReader ar(a->as_table(), "streams." + stream + ".alerts");
+      ANOMALYD_RETURN_IF_ERROR(ReadShaping(ar, &sc.alerts));
+      ANOMALYD_RETURN_IF_ERROR(ar.CheckUnknown());
+    }
     ANOMALYD_RETURN_IF_ERROR(r.CheckUnknown());
     (*out)[stream] = sc;
   }
@@ -378,7 +436,7 @@ Status ParseConfig(std::string_view text, const std::string& source, Config* con
   Status st;
   static const std::set<std::string> kSections = {
       "model",  "training", "threshold",     "daemon",  "endpoints", "batcher",
-      "limits", "storage",  "recalibration", "streams", "auth"};
+      "limits", "storage",  "recalibration", "streams", "auth",      "alerts"};
   for (const auto& [k, v] : root) {
     if (!kSections.count(std::string(k.str()))) {
       return Status::InvalidArgument(source + ": unknown key '" + std::string(k.str()) + "'");
@@ -394,6 +452,7 @@ Status ParseConfig(std::string_view text, const std::string& source, Config* con
   TableReader storage(Section(root, "storage", &st), "storage");
   TableReader recal(Section(root, "recalibration", &st), "recalibration");
   TableReader auth(Section(root, "auth", &st), "auth");
+  TableReader alerts(Section(root, "alerts", &st), "alerts");
   const toml::table* streams = Section(root, "streams", &st);
   ANOMALYD_RETURN_IF_ERROR(st.WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadModel(model, &c.train.model).WithContext(source));
@@ -406,7 +465,9 @@ Status ParseConfig(std::string_view text, const std::string& source, Config* con
   ANOMALYD_RETURN_IF_ERROR(ReadStorage(storage, &c.storage).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadRecalibration(recal, &c.recalibration).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadAuth(auth, &c.auth).WithContext(source));
-  ANOMALYD_RETURN_IF_ERROR(ReadStreams(streams, &c.streams).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadAlerts(alerts, &c.alerts).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(
+      ReadStreams(streams, c.alerts.shaping, &c.streams).WithContext(source));
   c.recalibration.threshold = c.train.threshold;
   *config = std::move(c);
   return Status::OK();

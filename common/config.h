@@ -111,9 +111,56 @@ struct AuthOptions {
   std::vector<std::string> metrics_allow;
 };
 
+// How one stream's flagged records become alerts: [alerts] sets it for
+// every stream, [streams.NAME.alerts] a stream's own (keys not given there
+// come from [alerts]). docs/alerts.md explains the states.
+struct AlertShaping {
+  bool enabled = true;  // false: this stream's anomalies raise no alerts
+  // "stream": one incident per stream; "feature": one per stream and top
+  // feature (the feature with the largest contribution).
+  std::string group_by = "stream";
+  // An incident fires once it has this many flagged records and has lasted
+  // min_duration_s (from its first record); before that it is pending.
+  uint32_t min_count = 1;
+  double min_duration_s = 0;
+  // Hysteresis: an incident resolves once no flagged record joined it for
+  // this long (a pending one is dropped silently).
+  double resolve_after_s = 300;
+  // A firing incident is notified again this often (0: never).
+  double renotify_every_s = 3600;
+  // Flagged records scored in the first seconds after a retrained model
+  // starts serving count toward no incident.
+  double suppress_after_retrain_s = 120;
+};
+
+// [alerts]: delivery of alerts to Prometheus Alertmanager and webhooks,
+// from a durable outbox in the store. No receiver: nothing is delivered
+// (the ZeroMQ PUB endpoint works either way).
+struct AlertOptions {
+  // Alertmanager's base URL (its v2 API under /api/v2/alerts), e.g.
+  // "http://127.0.0.1:9093"; "" = none.
+  std::string alertmanager_url;
+  // URLs that get each notification as a JSON POST.
+  std::vector<std::string> webhooks;
+  // A file holding the HMAC-SHA256 key of webhook signatures (header
+  // X-Anomalyd-Signature: sha256=HEX); "" = unsigned. Mode 0600.
+  std::string webhook_secret_file;
+  double timeout_s = 5;        // per delivery attempt (connect + reply)
+  double retry_initial_s = 1;  // first retry after this; doubles each time
+  double retry_max_s = 300;    // longest wait between two attempts
+  // Failed attempts after which a notification becomes a dead letter.
+  uint32_t max_attempts = 10;
+  // Anomalies scored longer ago than this when the sender first sees them
+  // (after a long outage of the daemon) raise no alert.
+  double max_age_s = 86400;
+  double poll_interval_s = 0.25;  // how often the sender looks for work
+  AlertShaping shaping;            // the keys of AlertShaping, in [alerts]
+};
+
 // [streams.NAME]
 struct StreamConfig {
   std::string baseline;  // CSV trained at start-up when NAME has no model
+  AlertShaping alerts;   // [streams.NAME.alerts]; [alerts]' by default
 };
 
 struct Config {
@@ -126,6 +173,7 @@ struct Config {
   StorageOptions storage;
   RecalibrationOptions recalibration;  // its .threshold mirrors [threshold]
   AuthOptions auth;
+  AlertOptions alerts;
   std::map<std::string, StreamConfig> streams;
 };
 

@@ -68,6 +68,15 @@ std::string Service::RenderMetrics() const {
     if (snap.model) g.model_created_us[st.stream()] = snap.model->meta().created_us();
   }
   g.process_ok = ReadProcessStats(&g.process);
+  if (alert_sender_) {
+    g.alerts_on = true;
+    g.alerts = alert_sender_->Stats();
+    // Every receiver from the start, failures or not.
+    for (const AlertSender::Sink& k : AlertSender::Sinks(config_.alerts)) {
+      g.alerts.delivered[k.name] += 0;
+      g.alerts.failed[k.name] += 0;
+    }
+  }
   return metrics_.Render(g);
 }
 

@@ -146,6 +146,7 @@ Status Service::Run(Signals* signals) {
   scorer_->Start();
   queries_->Start();
   rollbacks_->Start();
+  if (alert_sender_) ANOMALYD_RETURN_IF_ERROR(alert_sender_->Start());
   ANOMALYD_RETURN_IF_ERROR(TrainConfiguredBaselines());
   Notify("READY=1");
   Notify("STATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)");
@@ -202,6 +203,9 @@ Status Service::Run(Signals* signals) {
     retrainer_->Shutdown();
     rollbacks_->Stop();
     queries_->Stop();
+    // Before the writer, which runs its saves; what it has not delivered
+    // waits in the outbox for the next start.
+    if (alert_sender_) alert_sender_->Stop();
     writer_->Stop();
     drained = true;
   });

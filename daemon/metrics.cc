@@ -31,6 +31,42 @@ void Header(std::string* out, const char* name, const char* type, const char* he
   *out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
 }
 
+void RenderAlerts(const AlertStats& a, std::string* out) {
+  Header(out, "anomalyd_alert_notifications_total", "counter",
+         "Alert notifications made (each goes to every receiver), by status.");
+  *out += "anomalyd_alert_notifications_total{status=\"firing\"} " +
+          std::to_string(a.firing_sent) + "\n";
+  *out += "anomalyd_alert_notifications_total{status=\"resolved\"} " +
+          std::to_string(a.resolved_sent) + "\n";
+  Header(out, "anomalyd_alert_deliveries_total", "counter",
+         "Delivery attempts by receiver and outcome.");
+  for (const auto& [sink, n] : a.delivered) {
+    *out += "anomalyd_alert_deliveries_total{receiver=\"" + Escape(sink) +
+            "\",outcome=\"delivered\"} " + std::to_string(n) + "\n";
+  }
+  for (const auto& [sink, n] : a.failed) {
+    *out += "anomalyd_alert_deliveries_total{receiver=\"" + Escape(sink) +
+            "\",outcome=\"failed\"} " + std::to_string(n) + "\n";
+  }
+  Header(out, "anomalyd_alert_outbox_notifications", "gauge",
+         "Notifications waiting in the outbox for delivery.");
+  *out += "anomalyd_alert_outbox_notifications " + std::to_string(a.outbox_pending) + "\n";
+  Header(out, "anomalyd_alert_dead_letters", "gauge",
+         "Notifications given up after alerts.max_attempts (kept in the outbox).");
+  *out += "anomalyd_alert_dead_letters " + std::to_string(a.dead_letters) + "\n";
+  Header(out, "anomalyd_alert_incidents", "gauge", "Open incidents by state.");
+  *out += "anomalyd_alert_incidents{state=\"pending\"} " +
+          std::to_string(a.incidents_pending) + "\n";
+  *out += "anomalyd_alert_incidents{state=\"firing\"} " +
+          std::to_string(a.incidents_firing) + "\n";
+  Header(out, "anomalyd_alert_records_skipped_total", "counter",
+         "Flagged records that joined no incident, by reason.");
+  *out += "anomalyd_alert_records_skipped_total{reason=\"stale\"} " +
+          std::to_string(a.skipped_stale) + "\n";
+  *out += "anomalyd_alert_records_skipped_total{reason=\"retrain\"} " +
+          std::to_string(a.skipped_suppressed) + "\n";
+}
+
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
@@ -176,6 +212,7 @@ std::string Metrics::Render(const Gauges& g) const {
   out += "anomalyd_anomalies_unstored_total " + std::to_string(g.anomalies_unstored) + "\n";
   Header(&out, "anomalyd_start_time_seconds", "gauge", "Start time, Unix seconds.");
   out += "anomalyd_start_time_seconds " + Num(static_cast<double>(g.started_us) / 1e6) + "\n";
+  if (g.alerts_on) RenderAlerts(g.alerts, &out);
   if (g.process_ok) {
     const ProcessStats& p = g.process;
     Header(&out, "process_cpu_seconds_total", "counter", "User and system CPU time, seconds.");

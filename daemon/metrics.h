@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/alert_stats.h"
 #include "daemon/process_metrics.h"
 #include "engine/serving.h"
 #include "proto/anomalyd.pb.h"
@@ -61,6 +62,9 @@ class Metrics {
     std::map<std::string, int64_t> model_created_us;
     bool process_ok = false;  // process_* lines only when it was read
     ProcessStats process;
+    // The alert sender's figures; no anomalyd_alert_* lines without it.
+    bool alerts_on = false;
+    AlertStats alerts;
   };
   std::string Render(const Gauges& g) const;
 

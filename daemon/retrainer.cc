@@ -296,7 +296,7 @@ Status Retrainer::Register(const RetrainJob& job, Run* run, const std::string& r
     }
     if (st.ok()) {
       streams_->Install(job.stream, ready, job.version, ready->meta().threshold().value(),
-                        ready->meta().threshold().method());
+                        ready->meta().threshold().method(), /*trained_us=*/WallMicros());
       spdlog::info("stream '{}' now serves version {} on {} (threshold {})", job.stream,
                    job.version, ready->device(), ready->meta().threshold().value());
       // Ended as the new version becomes visible: a client that sees it

@@ -6,12 +6,33 @@
 #include <chrono>
 #include <future>
 
+#include <unistd.h>
+
 #include "common/clock.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/store_spec.h"
 
 namespace anomalyd {
+namespace {
+
+// The alert sender's options from `config` (the webhook secret read from
+// its file). The file's errors.
+Status AlertSenderOptionsFrom(const Config& config, AlertSenderOptions* o) {
+  o->alerts = config.alerts;
+  for (const auto& [name, sc] : config.streams) o->stream_shaping[name] = sc.alerts;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) o->instance = host;
+  if (!config.alerts.webhook_secret_file.empty()) {
+    // The same rules as the metrics token: one line, owner-only file.
+    ANOMALYD_RETURN_IF_ERROR(ReadMetricsToken(config.alerts.webhook_secret_file,
+                                              &o->webhook_secret)
+                                 .WithContext("alerts.webhook_secret_file"));
+  }
+  return Status::OK();
+}
+
+}  // namespace
 
 Service::Service(const Config& config, std::string config_path,
                  std::vector<std::string> overrides, const ServiceOptions& options)
@@ -19,6 +40,7 @@ Service::Service(const Config& config, std::string config_path,
       overrides_(std::move(overrides)), options_(options), ctx_(1) {}
 
 Service::~Service() {
+  if (alert_sender_) alert_sender_->Stop();  // before the writer it waits on
   if (retrainer_) retrainer_->Shutdown();
   if (queue_) queue_->Close();
   if (scorer_) scorer_->Join();
@@ -99,8 +121,18 @@ Status Service::Open() {
                                                 &streams_, writer_.get(), config_.train.device);
   scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(),
                                           &streams_, writer_.get());
+  if (!AlertSender::Sinks(config_.alerts).empty()) {
+    AlertSenderOptions ao;
+    ANOMALYD_RETURN_IF_ERROR(AlertSenderOptionsFrom(config_, &ao));
+    std::unique_ptr<Store> alert_reader;
+    ANOMALYD_RETURN_IF_ERROR(
+        OpenStore(ReadOnly(store_spec_), &alert_reader).WithContext(store_name_));
+    alert_sender_ = std::make_unique<AlertSender>(std::move(ao), std::move(alert_reader),
+                                                  writer_.get(), &streams_);
+  }
   return Status::OK();
 }
+
 
 Status Service::CheckStore(Store& store) {
   // A damaged file is better refused at start than found by a query.
@@ -235,6 +267,16 @@ Status Service::Reload(std::vector<std::string>* kept) {
     else kept->push_back("the metrics token: " + s.ToString());
   }
   metrics_access_.allow = fresh.auth.metrics_allow;
+  if (alert_sender_) {
+    // Shaping and the webhook secret take effect; receivers need a restart.
+    AlertSenderOptions ao;
+    s = AlertSenderOptionsFrom(fresh, &ao);
+    if (s.ok()) {
+      alert_sender_->Reload(ao.alerts.shaping, ao.stream_shaping, ao.webhook_secret);
+    } else {
+      kept->push_back("the alert shaping: " + s.ToString());
+    }
+  }
   spdlog::set_level(spdlog::level::from_str(config_.daemon.log_level));
   scorer_->Reconfigure(MakeScoringOptions());
   if (auth_ && fresh.auth.enabled) {

@@ -3,7 +3,8 @@
 // the baselines the config names, then serves the endpoints until asked to
 // stop. Threads: the I/O thread (the caller of Run: every ZeroMQ socket,
 // and nothing on it ever blocks), the scorer, the writer (every SQLite
-// write), the query thread (anomaly queries and model listings), one per
+// write), the query thread (anomaly queries and model listings), the
+// rollback thread, the alert sender (with [alerts] receivers), one per
 // running training. docs/architecture.md draws them.
 #ifndef ANOMALYD_DAEMON_SERVICE_H_
 #define ANOMALYD_DAEMON_SERVICE_H_
@@ -17,6 +18,7 @@
 #include <zmq.hpp>
 
 #include "common/config.h"
+#include "daemon/alert_thread.h"
 #include "daemon/auth.h"
 #include "daemon/metrics.h"
 #include "daemon/metrics_http.h"
@@ -198,6 +200,8 @@ class Service : private ReplySink {
   std::unique_ptr<Retrainer> retrainer_;
   std::unique_ptr<RollbackThread> rollbacks_;
   std::unique_ptr<ScoringLoop> scorer_;
+  // Null without [alerts] receivers.
+  std::unique_ptr<AlertSender> alert_sender_;
   Signals* signals_ = nullptr;
   Metrics metrics_;
 };

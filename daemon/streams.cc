@@ -29,7 +29,7 @@ std::vector<std::string> StreamRegistry::Names() const {
 void StreamRegistry::Install(const std::string& stream,
                              std::shared_ptr<const Model> model,
                              uint32_t version, double threshold,
-                             pb::ThresholdMethod method) {
+                             pb::ThresholdMethod method, int64_t trained_us) {
   std::lock_guard<std::mutex> l(mu_);
   State& s = streams_[stream];
   s.model = std::move(model);
@@ -37,7 +37,21 @@ void StreamRegistry::Install(const std::string& stream,
   s.threshold = threshold;
   s.method = method;
   s.error.clear();
+  if (trained_us != 0) {
+    s.trained_version = version;
+    s.trained_us = trained_us;
+  }
   ++s.epoch;
+}
+
+bool StreamRegistry::RetrainedAt(const std::string& stream, uint32_t* version,
+                                 int64_t* since_us) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = streams_.find(stream);
+  if (it == streams_.end() || it->second.trained_us == 0) return false;
+  *version = it->second.trained_version;
+  *since_us = it->second.trained_us;
+  return true;
 }
 
 void StreamRegistry::SetUnavailable(const std::string& stream, uint32_t version,

@@ -34,8 +34,14 @@ class StreamRegistry : public ServingSource {
   std::vector<std::string> Names() const;
 
   // Installs a model (new, retrained or rolled back) with its threshold.
+  // `trained_us`: when a freshly trained model starts serving (the wall
+  // clock), for RetrainedAt; 0 for a restored or rolled-back one.
   void Install(const std::string& stream, std::shared_ptr<const Model> model,
-               uint32_t version, double threshold, pb::ThresholdMethod method);
+               uint32_t version, double threshold, pb::ThresholdMethod method,
+               int64_t trained_us = 0);
+  // The version a training last installed for `stream` and when it started
+  // serving; false when none has since the daemon started.
+  bool RetrainedAt(const std::string& stream, uint32_t* version, int64_t* since_us) const;
   // Sets a threshold chosen by an operator (calibrate); bumps the epoch.
   // False when the stream has no model.
   bool SetThreshold(const std::string& stream, double value,
@@ -79,6 +85,8 @@ class StreamRegistry : public ServingSource {
     ScoreCounts counts;
     pb::TrainingStatus training;
     std::string error;  // why the registered model is not served
+    uint32_t trained_version = 0;  // see RetrainedAt
+    int64_t trained_us = 0;
   };
   mutable std::mutex mu_;
   std::map<std::string, State> streams_;

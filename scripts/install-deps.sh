@@ -17,6 +17,8 @@ PACKAGES=(
   libsqlite3-dev sqlite3
   libtomlplusplus-dev libcli11-dev
   libsystemd-dev systemd
+  # Alert delivery: HTTP(S) client, HMAC (libssl-dev comes with it).
+  libcpp-httplib-dev
   libopenblas0-pthread
 )
 # The tests: GoogleTest, the Python client's and scripts' Python modules,
@@ -29,6 +31,8 @@ TEST_PACKAGES=(
   python3-venv python3-setuptools python3-wheel python3-pandas
   # promtool (deploy/: the alerting rules and the metrics exposition).
   prometheus
+  # A real Alertmanager for the alert delivery tests.
+  prometheus-alertmanager
   # The manual pages (groff -ww, man --warnings).
   groff-base man-db
 )

@@ -31,9 +31,7 @@ std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
   const bool by_score = q.order == AnomalyOrder::kScoreDesc;
   const std::string key = by_score ? "score" : t;
   const std::string columns =
-      "SELECT id, record_id, stream, event_time_us, scored_time_us, score, "
-      "reconstruction, kl, threshold, model_version, features, "
-      "contributions, labels FROM anomalies WHERE ";
+      std::string("SELECT ") + kAnomalyColumns + " FROM anomalies WHERE ";
   // Score order has no index of its own: the ids of the page are chosen
   // from a time index, which holds score and stream (a covering scan plus a
   // top-N sort, no table reads), and only those rows are then read.
@@ -99,25 +97,6 @@ void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor,
   s->BindInt64(s->ParamIndex(":limit"), q.limit + 1);
 }
 
-Status ReadRow(const sqlite::Statement& s, AnomalyRow* a) {
-  a->id = s.ColumnInt64(0);
-  a->record_id = s.ColumnText(1);
-  a->stream = s.ColumnText(2);
-  a->event_time_us = s.ColumnInt64(3);
-  a->scored_time_us = s.ColumnInt64(4);
-  a->score = s.ColumnDouble(5);
-  a->reconstruction = static_cast<float>(s.ColumnDouble(6));
-  a->kl = static_cast<float>(s.ColumnDouble(7));
-  a->threshold = static_cast<float>(s.ColumnDouble(8));
-  a->model_version = static_cast<uint32_t>(s.ColumnInt64(9));
-  const std::string ctx = "anomaly " + std::to_string(a->id);
-  ANOMALYD_RETURN_IF_ERROR(
-      codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
-  ANOMALYD_RETURN_IF_ERROR(
-      codec::DecodeFloats(s.ColumnBlob(11), &a->contributions)
-          .WithContext(ctx));
-  return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
-}
 
 // The row's size on the wire, as AnomalyQuery::max_bytes counts it.
 int64_t WireBytes(const AnomalyRow& a) {
@@ -147,6 +126,26 @@ std::string CursorAfter(const AnomalyQuery& q, const AnomalyRow& last) {
 }
 
 }  // namespace
+
+Status ReadAnomalyRow(const sqlite::Statement& s, AnomalyRow* a) {
+  a->id = s.ColumnInt64(0);
+  a->record_id = s.ColumnText(1);
+  a->stream = s.ColumnText(2);
+  a->event_time_us = s.ColumnInt64(3);
+  a->scored_time_us = s.ColumnInt64(4);
+  a->score = s.ColumnDouble(5);
+  a->reconstruction = static_cast<float>(s.ColumnDouble(6));
+  a->kl = static_cast<float>(s.ColumnDouble(7));
+  a->threshold = static_cast<float>(s.ColumnDouble(8));
+  a->model_version = static_cast<uint32_t>(s.ColumnInt64(9));
+  const std::string ctx = "anomaly " + std::to_string(a->id);
+  ANOMALYD_RETURN_IF_ERROR(
+      codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
+  ANOMALYD_RETURN_IF_ERROR(
+      codec::DecodeFloats(s.ColumnBlob(11), &a->contributions)
+          .WithContext(ctx));
+  return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
+}
 
 Status SqliteStore::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
   codec::Cursor cursor;
@@ -178,7 +177,7 @@ Status SqliteStore::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
       break;
     }
     page->rows.emplace_back();
-    ANOMALYD_RETURN_IF_ERROR(ReadRow(s, &page->rows.back()));
+    ANOMALYD_RETURN_IF_ERROR(ReadAnomalyRow(s, &page->rows.back()));
     bytes += WireBytes(page->rows.back());
     if (q.max_bytes > 0 && bytes > q.max_bytes && page->rows.size() > 1) {
       // This row is the first of the next page.

@@ -89,6 +89,32 @@ CREATE INDEX anomalies_stream ON anomalies (stream, event_time_us, id, score);
 CREATE UNIQUE INDEX models_one_active ON models (stream)
   WHERE status = 'active';
 )sql",
+    // 2 -> 3: alert delivery. alert_state holds the alert sender's cursor
+    // (the last anomaly id it has shaped) and its shaping state; it starts
+    // at the newest anomaly, so a database from before this version does
+    // not alert on its whole history. alert_outbox holds notifications not
+    // yet delivered (and dead letters), by id.
+    R"sql(
+CREATE TABLE alert_state (
+  id       INTEGER PRIMARY KEY CHECK (id = 1),
+  cursor   INTEGER NOT NULL,
+  state    BLOB    NOT NULL,
+  saved_us INTEGER NOT NULL
+);
+INSERT INTO alert_state (id, cursor, state, saved_us)
+  SELECT 1, coalesce(max(id), 0), x'', 0 FROM anomalies;
+CREATE TABLE alert_outbox (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  sink            TEXT    NOT NULL,
+  created_us      INTEGER NOT NULL,
+  attempts        INTEGER NOT NULL,
+  next_attempt_us INTEGER NOT NULL,
+  dead            INTEGER NOT NULL CHECK (dead IN (0, 1)),
+  last_error      TEXT    NOT NULL,
+  payload         BLOB    NOT NULL
+);
+CREATE INDEX alert_outbox_dead ON alert_outbox (dead, id);
+)sql",
 };
 static_assert(sizeof(kSteps) / sizeof(kSteps[0]) == kCurrentVersion,
               "one migration step per schema version");

@@ -11,7 +11,7 @@
 namespace anomalyd::schema {
 
 // The version this build writes, kept in meta(key='schema_version').
-inline constexpr int kCurrentVersion = 2;
+inline constexpr int kCurrentVersion = 3;
 
 // PRAGMA application_id of an anomalyd database: "anom" in ASCII.
 inline constexpr int32_t kApplicationId = 0x616e6f6d;

@@ -168,6 +168,16 @@ class SqliteStore final : public Store {
   Status LoadReservoir(const std::string& stream, Baseline* baseline) override;
   Status ClearReservoir(const std::string& stream) override;
 
+  Status LoadAlertCheckpoint(AlertCheckpoint* checkpoint) override;
+  Status AnomaliesAfter(int64_t after_id, int64_t limit,
+                        std::vector<AnomalyRow>* rows) override;
+  Status SaveAlerts(const AlertCheckpoint& checkpoint,
+                    std::vector<OutboxRow>* notifications) override;
+  Status PendingOutbox(int64_t limit, std::vector<OutboxRow>* rows) override;
+  Status SettleOutbox(const std::vector<int64_t>& delivered,
+                      const std::vector<OutboxRow>& retried) override;
+  Status CountOutbox(int64_t* pending, int64_t* dead) override;
+
  private:
   struct Rep;  // storage/sqlite_store_rep.h
   explicit SqliteStore(std::unique_ptr<Rep> rep);

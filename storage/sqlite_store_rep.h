@@ -1,6 +1,6 @@
 // SqliteStore's private state, shared by the storage/*.cc files that
 // implement its methods (sqlite_store.cc, query.cc, models.cc,
-// candidates.cc, reservoir.cc, retention.cc, health.cc). Private to
+// candidates.cc, reservoir.cc, retention.cc, health.cc, alerts.cc). Private to
 // storage/.
 #ifndef ANOMALYD_STORAGE_SQLITE_STORE_REP_H_
 #define ANOMALYD_STORAGE_SQLITE_STORE_REP_H_
@@ -36,6 +36,16 @@ struct FileWatch {
   int wal_frames = 0;
 };
 
+// The columns of an anomaly in the order ReadAnomalyRow reads them.
+inline constexpr char kAnomalyColumns[] =
+    "id, record_id, stream, event_time_us, scored_time_us, score, "
+    "reconstruction, kl, threshold, model_version, features, contributions, "
+    "labels";
+
+// Reads the row `s` stands on, selected with kAnomalyColumns. CORRUPT when
+// a blob does not decode. (query.cc)
+Status ReadAnomalyRow(const sqlite::Statement& s, AnomalyRow* a);
+
 struct SqliteStore::Rep {
   StoreOptions options;
   Clock* clock = nullptr;
@@ -58,6 +68,9 @@ struct SqliteStore::Rep {
   sqlite::Statement reservoir_get, reservoir_add, reservoir_seen;
   sqlite::Statement sample_put, sample_trim, samples_get, reservoir_clear;
   sqlite::Statement prune_age, prune_boundary, prune_before;
+  sqlite::Statement alert_state_get, alert_state_put, anomalies_after;
+  sqlite::Statement outbox_add, outbox_pending, outbox_delete, outbox_retry;
+  sqlite::Statement outbox_count;
   // Anomaly queries, by SQL text (a few dozen shapes at most).
   std::map<std::string, sqlite::Statement> queries;
   // Writers with background_checkpoint only. Declared after db: stopped

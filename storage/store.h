@@ -277,6 +277,52 @@ class Store {
   // Forgets the stream's reservoir (for a new dimension, or to start a
   // fresh baseline after a drift). OK when it had none.
   virtual Status ClearReservoir(const std::string& stream) = 0;
+
+  // ---- Alert delivery ----------------------------------------------------
+  //
+  // The anomalies table is the durable source of alerts: an anomaly is
+  // committed with an id above the alert cursor, so none can be committed
+  // without being shaped into alerts later, after any crash. The alert
+  // sender keeps its cursor and shaping state here, and the notifications
+  // it has still to deliver (the outbox):
+  //
+  //   AlertCheckpoint cp;
+  //   s = store->LoadAlertCheckpoint(&cp);
+  //   s = store->AnomaliesAfter(cp.cursor, 1000, &rows);
+  //   ... shape rows; cp.cursor = rows.back().id; cp.state = ...;
+  //   s = store->SaveAlerts(cp, &notifications);    // one transaction
+  //   s = store->PendingOutbox(100, &due);
+  //   ... deliver; then
+  //   s = store->SettleOutbox(delivered_ids, retried_rows);
+
+  // The saved checkpoint; cursor 0 and an empty state when none was saved.
+  virtual Status LoadAlertCheckpoint(AlertCheckpoint* checkpoint) = 0;
+
+  // Up to `limit` (1..kMaxQueryLimit) anomalies with id > after_id, by id,
+  // into *rows (replaced). INVALID_ARGUMENT for a limit out of range.
+  virtual Status AnomaliesAfter(int64_t after_id, int64_t limit,
+                                std::vector<AnomalyRow>* rows) = 0;
+
+  // In one transaction: saves `checkpoint` and appends *notifications to
+  // the outbox, setting their ids (increasing, never reused) and a zero
+  // created_us to now. On error nothing is written and the ids are
+  // untouched.
+  virtual Status SaveAlerts(const AlertCheckpoint& checkpoint,
+                            std::vector<OutboxRow>* notifications) = 0;
+
+  // Up to `limit` (1..kMaxQueryLimit) outbox rows that are not dead, by id,
+  // into *rows (replaced).
+  virtual Status PendingOutbox(int64_t limit, std::vector<OutboxRow>* rows) = 0;
+
+  // In one transaction: deletes the rows whose ids are in `delivered`, and
+  // stores attempts, next_attempt_us, dead and last_error of each row in
+  // `retried` (by id; other fields are ignored). Ids no longer in the
+  // outbox are skipped.
+  virtual Status SettleOutbox(const std::vector<int64_t>& delivered,
+                              const std::vector<OutboxRow>& retried) = 0;
+
+  // Rows of the outbox waiting for delivery, and dead letters.
+  virtual Status CountOutbox(int64_t* pending, int64_t* dead) = 0;
 };
 
 }  // namespace anomalyd

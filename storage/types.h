@@ -130,6 +130,27 @@ struct RetentionPolicy {
   int64_t max_batches = 0;  // stop after this many transactions; 0: no limit
 };
 
+// Where the alert sender stands (Store::LoadAlertCheckpoint): every anomaly
+// with an id up to `cursor` has been shaped into notifications; `state` is
+// the shaper's own state (incidents open at that point), opaque to the
+// store.
+struct AlertCheckpoint {
+  int64_t cursor = 0;
+  std::string state;
+};
+
+// One notification waiting to be delivered to one sink (the alert outbox).
+struct OutboxRow {
+  int64_t id = 0;          // assigned on append; also the delivery id sinks see
+  std::string sink;        // which receiver: "alertmanager", "webhook:0", ...
+  int64_t created_us = 0;  // 0 on append: "now"
+  uint32_t attempts = 0;   // failed deliveries so far
+  int64_t next_attempt_us = 0;  // not before this time
+  bool dead = false;       // given up (a dead letter): kept, never retried
+  std::string last_error;  // why the last attempt failed; "" before any
+  std::string payload;     // the request body, as the sink takes it
+};
+
 }  // namespace anomalyd
 
 #endif  // ANOMALYD_STORAGE_TYPES_H_

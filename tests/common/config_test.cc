@@ -197,6 +197,56 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
   EXPECT_EQ(c.limits.max_client_reply_bytes, d.limits.max_client_reply_bytes);
   EXPECT_EQ(c.limits.max_csv_bytes, d.limits.max_csv_bytes);
   EXPECT_EQ(c.limits.max_pending_queries, d.limits.max_pending_queries);
+  const AlertOptions& a = c.alerts;
+  EXPECT_EQ(a.alertmanager_url, d.alerts.alertmanager_url);
+  EXPECT_EQ(a.webhooks, d.alerts.webhooks);
+  EXPECT_EQ(a.webhook_secret_file, d.alerts.webhook_secret_file);
+  EXPECT_EQ(a.timeout_s, d.alerts.timeout_s);
+  EXPECT_EQ(a.retry_initial_s, d.alerts.retry_initial_s);
+  EXPECT_EQ(a.retry_max_s, d.alerts.retry_max_s);
+  EXPECT_EQ(a.max_attempts, d.alerts.max_attempts);
+  EXPECT_EQ(a.max_age_s, d.alerts.max_age_s);
+  EXPECT_EQ(a.poll_interval_s, d.alerts.poll_interval_s);
+  EXPECT_EQ(a.shaping.enabled, d.alerts.shaping.enabled);
+  EXPECT_EQ(a.shaping.group_by, d.alerts.shaping.group_by);
+  EXPECT_EQ(a.shaping.min_count, d.alerts.shaping.min_count);
+  EXPECT_EQ(a.shaping.min_duration_s, d.alerts.shaping.min_duration_s);
+  EXPECT_EQ(a.shaping.resolve_after_s, d.alerts.shaping.resolve_after_s);
+  EXPECT_EQ(a.shaping.renotify_every_s, d.alerts.shaping.renotify_every_s);
+  EXPECT_EQ(a.shaping.suppress_after_retrain_s, d.alerts.shaping.suppress_after_retrain_s);
+}
+
+TEST(ConfigTest, StreamAlertShapingOverridesTheDefaults) {
+  Config c;
+  ASSERT_OK(ParseConfig("[alerts]\nmin_count = 5\nresolve_after_s = 60\n"
+                        "[streams.a]\n[streams.b.alerts]\nmin_count = 2\ngroup_by = \"feature\"\n",
+                        "test", &c));
+  EXPECT_EQ(c.streams["a"].alerts.min_count, 5u);
+  EXPECT_EQ(c.streams["b"].alerts.min_count, 2u);
+  EXPECT_EQ(c.streams["b"].alerts.group_by, "feature");
+  EXPECT_EQ(c.streams["b"].alerts.resolve_after_s, 60);  // from [alerts]
+}
+
+TEST(ConfigTest, BadAlertKeysNameTheKey) {
+  const struct {
+    const char* text;
+    const char* message;
+  } kCases[] = {
+      {"[alerts]\nalertmanager_url = \"ftp://x\"", "alerts.alertmanager_url"},
+      {"[alerts]\nwebhooks = [\"127.0.0.1:80\"]", "alerts.webhooks"},
+      {"[alerts]\ngroup_by = \"host\"", "alerts.group_by"},
+      {"[alerts]\nmin_count = 0", "alerts.min_count"},
+      {"[alerts]\nretry_initial_s = 10\nretry_max_s = 1", "alerts.retry_max_s"},
+      {"[alerts]\nbogus = 1", "alerts.bogus"},
+      {"[streams.x.alerts]\nbogus = 1", "streams.x.alerts.bogus"},
+      {"[streams.x]\nalerts = 3", "streams.x.alerts"},
+  };
+  for (const auto& k : kCases) {
+    Config c;
+    Status s = ParseConfig(k.text, "test", &c);
+    EXPECT_EQ(s.code(), pb::INVALID_ARGUMENT) << k.text;
+    EXPECT_NE(s.message().find(k.message), std::string::npos) << s.message();
+  }
 }
 
 // --state-dir is pasted into an override: any path must survive it.

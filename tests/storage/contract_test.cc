@@ -211,6 +211,76 @@ TEST_P(StoreContract, HealthyStorePassesItsChecks) {
   EXPECT_OK(store_->QuickCheck());
 }
 
+TEST_P(StoreContract, AnomaliesAfterReadsInIdOrder) {
+  std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2), MakeAnomaly(3)};
+  ASSERT_OK(store_->InsertAnomalies(&batch));
+  std::vector<AnomalyRow> rows;
+  ASSERT_OK(store_->AnomaliesAfter(0, 2, &rows));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].id, batch[0].id);
+  EXPECT_EQ(rows[1].record_id, batch[1].record_id);
+  ASSERT_OK(store_->AnomaliesAfter(rows[1].id, 100, &rows));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].id, batch[2].id);
+  EXPECT_EQ(rows[0].features, batch[2].features);
+  ASSERT_OK(store_->AnomaliesAfter(batch[2].id, 100, &rows));
+  EXPECT_TRUE(rows.empty());
+  EXPECT_EQ(store_->AnomaliesAfter(0, 0, &rows).code(), pb::INVALID_ARGUMENT);
+}
+
+TEST_P(StoreContract, AlertCheckpointAndOutboxSurviveReopen) {
+  AlertCheckpoint cp;
+  ASSERT_OK(store_->LoadAlertCheckpoint(&cp));
+  EXPECT_EQ(cp.cursor, 0);
+  EXPECT_TRUE(cp.state.empty());
+  cp.cursor = 42;
+  cp.state = std::string("st\0ate", 6);
+  std::vector<OutboxRow> add(3);
+  for (size_t i = 0; i < add.size(); ++i) {
+    add[i].sink = i == 0 ? "alertmanager" : "webhook:0";
+    add[i].payload = "{\"n\":" + std::to_string(i) + "}";
+    add[i].next_attempt_us = 7;
+  }
+  ASSERT_OK(store_->SaveAlerts(cp, &add));
+  EXPECT_GT(add[0].id, 0);
+  EXPECT_LT(add[0].id, add[1].id);
+  EXPECT_LT(add[1].id, add[2].id);
+  EXPECT_EQ(add[0].created_us, 5'000'000);
+
+  // Delivered rows go; a retried one keeps its new attempt count; a dead
+  // letter leaves the pending rows but is counted.
+  OutboxRow retry = add[1];
+  retry.attempts = 2;
+  retry.next_attempt_us = 9;
+  retry.last_error = "HTTP 503";
+  OutboxRow dead = add[2];
+  dead.attempts = 5;
+  dead.dead = true;
+  ASSERT_OK(store_->SettleOutbox({add[0].id, 12345}, {retry, dead}));
+  if (dynamic_cast<MemoryStore*>(store_.get()) == nullptr) Open();  // reopen
+  ASSERT_OK(store_->LoadAlertCheckpoint(&cp));
+  EXPECT_EQ(cp.cursor, 42);
+  EXPECT_EQ(cp.state, std::string("st\0ate", 6));
+  std::vector<OutboxRow> pending;
+  ASSERT_OK(store_->PendingOutbox(100, &pending));
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].id, add[1].id);
+  EXPECT_EQ(pending[0].sink, "webhook:0");
+  EXPECT_EQ(pending[0].attempts, 2u);
+  EXPECT_EQ(pending[0].next_attempt_us, 9);
+  EXPECT_EQ(pending[0].last_error, "HTTP 503");
+  EXPECT_EQ(pending[0].payload, "{\"n\":1}");
+  int64_t n_pending = 0, n_dead = 0;
+  ASSERT_OK(store_->CountOutbox(&n_pending, &n_dead));
+  EXPECT_EQ(n_pending, 1);
+  EXPECT_EQ(n_dead, 1);
+  // Ids are never reused.
+  std::vector<OutboxRow> more(1);
+  more[0].sink = "alertmanager";
+  ASSERT_OK(store_->SaveAlerts(cp, &more));
+  EXPECT_GT(more[0].id, add[2].id);
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
                          ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<Backend>& info) {

@@ -12,7 +12,8 @@
 // What the writer thread uses keeps the contract: InsertAnomalies,
 // AppendThreshold (with RegisterModel and LatestThreshold to set it up and
 // read it back), AddSamples, LoadReservoir, ClearReservoir, Prune,
-// CheckFile, QuickCheck. Queries, the rest of the model registry and the
+// CheckFile, QuickCheck, and the alert sender's methods (checkpoint,
+// AnomaliesAfter, outbox). Queries, the rest of the model registry and the
 // threshold history return INTERNAL "not supported by MemoryStore". A
 // failed call changes nothing, as the contract says.
 //
@@ -310,6 +311,62 @@ class MemoryStore final : public Store {
     return Unsupported();
   }
 
+  Status LoadAlertCheckpoint(AlertCheckpoint* cp) override {
+    std::lock_guard<std::mutex> l(mu_);
+    *cp = checkpoint_;
+    return Status::OK();
+  }
+  Status AnomaliesAfter(int64_t after_id, int64_t limit,
+                        std::vector<AnomalyRow>* rows) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (limit < 1 || limit > kMaxQueryLimit) return Status::InvalidArgument("limit");
+    rows->clear();
+    for (const AnomalyRow& a : anomalies_) {
+      if (a.id > after_id && static_cast<int64_t>(rows->size()) < limit) rows->push_back(a);
+    }
+    return Status::OK();
+  }
+  Status SaveAlerts(const AlertCheckpoint& cp, std::vector<OutboxRow>* add) override {
+    std::lock_guard<std::mutex> l(mu_);
+    checkpoint_ = cp;
+    const int64_t now = clock_->NowMicros();
+    for (OutboxRow& o : *add) {
+      o.id = ++last_outbox_id_;
+      if (o.created_us == 0) o.created_us = now;
+      outbox_[o.id] = o;
+    }
+    return Status::OK();
+  }
+  Status PendingOutbox(int64_t limit, std::vector<OutboxRow>* rows) override {
+    std::lock_guard<std::mutex> l(mu_);
+    if (limit < 1 || limit > kMaxQueryLimit) return Status::InvalidArgument("limit");
+    rows->clear();
+    for (const auto& [id, o] : outbox_) {
+      if (!o.dead && static_cast<int64_t>(rows->size()) < limit) rows->push_back(o);
+    }
+    return Status::OK();
+  }
+  Status SettleOutbox(const std::vector<int64_t>& delivered,
+                      const std::vector<OutboxRow>& retried) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (int64_t id : delivered) outbox_.erase(id);
+    for (const OutboxRow& r : retried) {
+      auto it = outbox_.find(r.id);
+      if (it == outbox_.end()) continue;
+      it->second.attempts = r.attempts;
+      it->second.next_attempt_us = r.next_attempt_us;
+      it->second.dead = r.dead;
+      it->second.last_error = r.last_error;
+    }
+    return Status::OK();
+  }
+  Status CountOutbox(int64_t* pending, int64_t* dead) override {
+    std::lock_guard<std::mutex> l(mu_);
+    *pending = *dead = 0;
+    for (const auto& [id, o] : outbox_) ++*(o.dead ? dead : pending);
+    return Status::OK();
+  }
+
  private:
   struct Reservoir {
     uint32_t dim = 0;
@@ -352,6 +409,9 @@ class MemoryStore final : public Store {
   std::vector<ThresholdRow> thresholds_;
   int64_t last_threshold_id_ = 0;
   std::map<std::string, Reservoir> reservoirs_;
+  AlertCheckpoint checkpoint_;
+  std::map<int64_t, OutboxRow> outbox_;
+  int64_t last_outbox_id_ = 0;
 };
 
 }  // namespace anomalyd::testing
