@@ -466,8 +466,7 @@ Status ParseConfig(std::string_view text, const std::string& source, Config* con
   ANOMALYD_RETURN_IF_ERROR(ReadRecalibration(recal, &c.recalibration).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadAuth(auth, &c.auth).WithContext(source));
   ANOMALYD_RETURN_IF_ERROR(ReadAlerts(alerts, &c.alerts).WithContext(source));
-  ANOMALYD_RETURN_IF_ERROR(
-      ReadStreams(streams, c.alerts.shaping, &c.streams).WithContext(source));
+  ANOMALYD_RETURN_IF_ERROR(ReadStreams(streams, c.alerts.shaping, &c.streams).WithContext(source));
   c.recalibration.threshold = c.train.threshold;
   *config = std::move(c);
   return Status::OK();

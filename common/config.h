@@ -42,7 +42,7 @@ struct EndpointOptions {
 
 // [batcher]
 struct BatcherOptions {
-  uint32_t max_batch = 4096;      // records scored as one tensor, at most
+  uint32_t max_batch = 4096;  // records scored as one tensor, at most
   // How long a batch below max_batch may wait for more records. 0: score
   // as soon as the scorer is free (batches then grow with the load).
   uint32_t max_delay_us = 0;
@@ -73,7 +73,7 @@ struct LimitOptions {
 
 // [storage]
 struct StorageOptions {
-  std::string path;                 // "" = <state_dir>/anomalyd.db
+  std::string path;  // "" = <state_dir>/anomalyd.db
   // Where the store is, as a URL (storage/open.h): "sqlite:///abs/file.db",
   // "sqlite:rel/file.db", or a bare path. "" = SQLite at `path`. At most
   // one of path and url is set.
@@ -87,8 +87,8 @@ struct StorageOptions {
   // Share of normal records offered to the reservoir (uniform thinning keeps
   // the sample uniform while sparing the writer most of the traffic).
   double reservoir_rate = 0.05;
-  double retention_days = 0;        // prune anomalies older; 0 = keep
-  int64_t retention_rows = 0;       // keep at most this many; 0 = no bound
+  double retention_days = 0;   // prune anomalies older; 0 = keep
+  int64_t retention_rows = 0;  // keep at most this many; 0 = no bound
 };
 
 // [auth]: CURVE encryption and client keys on the ZeroMQ endpoints, checked
@@ -154,7 +154,7 @@ struct AlertOptions {
   // (after a long outage of the daemon) raise no alert.
   double max_age_s = 86400;
   double poll_interval_s = 0.25;  // how often the sender looks for work
-  AlertShaping shaping;            // the keys of AlertShaping, in [alerts]
+  AlertShaping shaping;           // the keys of AlertShaping, in [alerts]
 };
 
 // [streams.NAME]
@@ -184,8 +184,7 @@ struct Config {
 // Parses TOML text; `source` names it in messages. On failure *config is
 // unspecified and the status is INVALID_ARGUMENT naming the key (or the
 // line and column of a syntax error).
-Status ParseConfig(std::string_view text, const std::string& source,
-                   Config* config,
+Status ParseConfig(std::string_view text, const std::string& source, Config* config,
                    const std::vector<std::string>& overrides = {});
 
 // `s` as a TOML basic string, quotes included: for building overrides

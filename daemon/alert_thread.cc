@@ -44,9 +44,8 @@ std::vector<AlertSender::Sink> AlertSender::Sinks(const AlertOptions& o) {
   return sinks;
 }
 
-AlertSender::AlertSender(AlertSenderOptions options, std::unique_ptr<Store> reader,
-                         Writer* writer, const StreamRegistry* streams,
-                         std::unique_ptr<HttpPoster> poster)
+AlertSender::AlertSender(AlertSenderOptions options, std::unique_ptr<Store> reader, Writer* writer,
+                         const StreamRegistry* streams, std::unique_ptr<HttpPoster> poster)
     : options_(std::move(options)),
       sinks_(Sinks(options_.alerts)),
       reader_(std::move(reader)),
@@ -63,8 +62,8 @@ Status AlertSender::Start() {
   ANOMALYD_RETURN_IF_ERROR(shaper_.LoadState(cp.state));
   cursor_ = cp.cursor;
   saved_state_ = cp.state;
-  spdlog::info("alerts: {} receiver(s), from anomaly {} with {} open incident(s)",
-               sinks_.size(), cursor_, shaper_.pending() + shaper_.firing());
+  spdlog::info("alerts: {} receiver(s), from anomaly {} with {} open incident(s)", sinks_.size(),
+               cursor_, shaper_.pending() + shaper_.firing());
   thread_ = std::thread([this] { Run(); });
   return Status::OK();
 }
@@ -95,8 +94,7 @@ AlertStats AlertSender::Stats() const {
 }
 
 void AlertSender::Run() {
-  const auto interval =
-      std::chrono::microseconds(Micros(options_.alerts.poll_interval_s));
+  const auto interval = std::chrono::microseconds(Micros(options_.alerts.poll_interval_s));
   for (;;) {
     {
       std::unique_ptr<AlertSenderOptions> reload;
@@ -213,10 +211,9 @@ std::vector<OutboxRow> AlertSender::ToOutbox(
     for (const Sink& sink : sinks_) {
       OutboxRow r;
       r.sink = sink.name;
-      r.payload = sink.alertmanager
-                      ? AlertmanagerBody(n, options_.instance,
-                                         shaper_.ShapingOf(n.incident.stream()))
-                      : WebhookBody(n, options_.instance);
+      r.payload = sink.alertmanager ? AlertmanagerBody(n, options_.instance,
+                                                       shaper_.ShapingOf(n.incident.stream()))
+                                    : WebhookBody(n, options_.instance);
       rows.push_back(std::move(r));
     }
   }
@@ -253,7 +250,8 @@ void AlertSender::Deliver(int64_t now) {
                                  options_.alerts.retry_initial_s *
                                      static_cast<double>(1ull << std::min(r.attempts - 1, 40u)));
     r.next_attempt_us = now + Micros(wait);
-    if (r.dead) spdlog::warn("alerts: notification {} to {} is a dead letter: {}", r.id, r.sink, why);
+    if (r.dead)
+      spdlog::warn("alerts: notification {} to {} is a dead letter: {}", r.id, r.sink, why);
     ++failed_count[r.sink];
     retried.push_back(std::move(r));
   };

@@ -36,12 +36,11 @@
 namespace anomalyd {
 
 struct AlertSenderOptions {
-  AlertOptions alerts;                                // [alerts]
+  AlertOptions alerts;                                 // [alerts]
   std::map<std::string, AlertShaping> stream_shaping;  // [streams.NAME.alerts]
-  std::string instance;        // the instance label: this host's name
-  std::string webhook_secret;  // HMAC key; "" = unsigned
+  std::string instance;                                // the instance label: this host's name
+  std::string webhook_secret;                          // HMAC key; "" = unsigned
 };
-
 
 class AlertSender {
  public:

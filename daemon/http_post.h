@@ -21,8 +21,8 @@ class HttpPoster {
   // for the reply. OK with *status set to the reply's HTTP status, whatever
   // it is; IO_ERROR naming the URL when no reply came (refused, timed out,
   // TLS failure); INVALID_ARGUMENT for a URL that is not http(s)://.
-  virtual Status Post(const std::string& url, const HttpHeaders& headers,
-                      const std::string& body, double timeout_s, int* status) = 0;
+  virtual Status Post(const std::string& url, const HttpHeaders& headers, const std::string& body,
+                      double timeout_s, int* status) = 0;
 };
 
 // On cpp-httplib: one kept-alive connection per scheme://host:port. Not

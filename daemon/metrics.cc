@@ -34,8 +34,8 @@ void Header(std::string* out, const char* name, const char* type, const char* he
 void RenderAlerts(const AlertStats& a, std::string* out) {
   Header(out, "anomalyd_alert_notifications_total", "counter",
          "Alert notifications made (each goes to every receiver), by status.");
-  *out += "anomalyd_alert_notifications_total{status=\"firing\"} " +
-          std::to_string(a.firing_sent) + "\n";
+  *out += "anomalyd_alert_notifications_total{status=\"firing\"} " + std::to_string(a.firing_sent) +
+          "\n";
   *out += "anomalyd_alert_notifications_total{status=\"resolved\"} " +
           std::to_string(a.resolved_sent) + "\n";
   Header(out, "anomalyd_alert_deliveries_total", "counter",
@@ -55,10 +55,9 @@ void RenderAlerts(const AlertStats& a, std::string* out) {
          "Notifications given up after alerts.max_attempts (kept in the outbox).");
   *out += "anomalyd_alert_dead_letters " + std::to_string(a.dead_letters) + "\n";
   Header(out, "anomalyd_alert_incidents", "gauge", "Open incidents by state.");
-  *out += "anomalyd_alert_incidents{state=\"pending\"} " +
-          std::to_string(a.incidents_pending) + "\n";
-  *out += "anomalyd_alert_incidents{state=\"firing\"} " +
-          std::to_string(a.incidents_firing) + "\n";
+  *out +=
+      "anomalyd_alert_incidents{state=\"pending\"} " + std::to_string(a.incidents_pending) + "\n";
+  *out += "anomalyd_alert_incidents{state=\"firing\"} " + std::to_string(a.incidents_firing) + "\n";
   Header(out, "anomalyd_alert_records_skipped_total", "counter",
          "Flagged records that joined no incident, by reason.");
   *out += "anomalyd_alert_records_skipped_total{reason=\"stale\"} " +
@@ -96,8 +95,8 @@ Metrics::Metrics()
     // that makes sense.
     : batch_size_({1, 4, 16, 64, 256, 1024, 4096, 16384}),
       // Request latency from receipt to reply, 50 us .. 1 s.
-      latency_({50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3,
-                50e-3, 100e-3, 250e-3, 1.0}) {}
+      latency_({50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3,
+                250e-3, 1.0}) {}
 
 void Metrics::CountTraining(pb::TrainingState outcome) {
   switch (outcome) {
@@ -141,8 +140,8 @@ std::string Metrics::Render(const Gauges& g) const {
       other += n;
       continue;
     }
-    out += "anomalyd_errors_total{code=\"" +
-           pb::ErrorCode_Name(static_cast<pb::ErrorCode>(i)) + "\"} " + std::to_string(n) + "\n";
+    out += "anomalyd_errors_total{code=\"" + pb::ErrorCode_Name(static_cast<pb::ErrorCode>(i)) +
+           "\"} " + std::to_string(n) + "\n";
   }
   if (other > 0) out += "anomalyd_errors_total{code=\"OTHER\"} " + std::to_string(other) + "\n";
   Header(&out, "anomalyd_records_scored_total", "counter", "Records scored, by stream.");
@@ -173,8 +172,8 @@ std::string Metrics::Render(const Gauges& g) const {
     uint64_t cumulative = 0;
     for (size_t i = 0; i < kPValueBounds.size(); ++i) {
       cumulative += c.p_value_buckets[i];
-      out += "anomalyd_score_p_value_bucket{" + label + ",le=\"" + Num(kPValueBounds[i]) +
-             "\"} " + std::to_string(cumulative) + "\n";
+      out += "anomalyd_score_p_value_bucket{" + label + ",le=\"" + Num(kPValueBounds[i]) + "\"} " +
+             std::to_string(cumulative) + "\n";
     }
     out += "anomalyd_score_p_value_bucket{" + label + ",le=\"+Inf\"} " +
            std::to_string(cumulative) + "\n";

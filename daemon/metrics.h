@@ -73,8 +73,7 @@ class Metrics {
   std::atomic<uint64_t> dropped_replies_{0};
   std::atomic<uint64_t> scored_inline_{0};
   std::array<std::atomic<uint64_t>, 100> errors_{};
-  std::atomic<uint64_t> trainings_succeeded_{0}, trainings_failed_{0},
-      trainings_cancelled_{0};
+  std::atomic<uint64_t> trainings_succeeded_{0}, trainings_failed_{0}, trainings_cancelled_{0};
   Histogram batch_size_;
   Histogram latency_;
 };

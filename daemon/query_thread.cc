@@ -25,7 +25,8 @@ AnomalyQuery ToQuery(const pb::QueryRequest& q, const QueryOptions& o) {
   if (q.has_min_score()) aq.min_score = q.min_score();
   if (q.model_version() != 0) aq.model_version = q.model_version();
   aq.order = q.order() == pb::HIGHEST_SCORE_FIRST ? AnomalyOrder::kScoreDesc
-                                                   : AnomalyOrder::kTimeDesc;
+             : q.order() == pb::OLDEST_FIRST      ? AnomalyOrder::kTimeAsc
+                                                  : AnomalyOrder::kTimeDesc;
   aq.limit = q.limit() == 0 ? o.default_limit : q.limit();
   aq.cursor = q.cursor();
   aq.max_bytes = static_cast<int64_t>(o.max_reply_bytes);
@@ -40,7 +41,9 @@ QueryThread::QueryThread(zmq::context_t& ctx, std::unique_ptr<Store> reader,
 
 QueryThread::~QueryThread() { Stop(); }
 
-void QueryThread::Start() { thread_ = std::thread([this] { Run(); }); }
+void QueryThread::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void QueryThread::Stop() {
   {
@@ -51,8 +54,7 @@ void QueryThread::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool QueryThread::Submit(Origin origin, pb::Request request,
-                         std::vector<std::string> streams) {
+bool QueryThread::Submit(Origin origin, pb::Request request, std::vector<std::string> streams) {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_ || jobs_.size() >= options_.max_pending) return false;

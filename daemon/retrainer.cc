@@ -51,9 +51,9 @@ Status OpenCsvForRetrain(const std::string& path, uint64_t max_bytes, UniqueFd* 
     return Status::InvalidArgument("retrain: " + path + " is not a regular file");
   }
   if (max_bytes > 0 && static_cast<uint64_t>(st.st_size) > max_bytes) {
-    return Status(pb::TOO_LARGE, "retrain: " + path + " has " + std::to_string(st.st_size) +
-                                     " bytes, more than limits.max_csv_bytes = " +
-                                     std::to_string(max_bytes));
+    return Status(pb::TOO_LARGE,
+                  "retrain: " + path + " has " + std::to_string(st.st_size) +
+                      " bytes, more than limits.max_csv_bytes = " + std::to_string(max_bytes));
   }
   const int flags = ::fcntl(fd.get(), F_GETFL);
   if (flags < 0 || ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
@@ -63,8 +63,7 @@ Status OpenCsvForRetrain(const std::string& path, uint64_t max_bytes, UniqueFd* 
   return Status::OK();
 }
 
-Retrainer::Retrainer(const RetrainerOptions& options, StreamRegistry* streams,
-                     Writer* writer)
+Retrainer::Retrainer(const RetrainerOptions& options, StreamRegistry* streams, Writer* writer)
     : options_(options), streams_(streams), writer_(writer) {}
 
 Retrainer::~Retrainer() { Shutdown(); }
@@ -89,8 +88,10 @@ int Retrainer::RemoveUnfinishedBundles(const std::string& bundles_dir) {
   for (const fs::path& p : stale) {
     std::error_code ec;
     fs::remove_all(p, ec);
-    if (ec) spdlog::warn("cannot remove unfinished bundle {}: {}", p.string(), ec.message());
-    else spdlog::info("removed unfinished bundle {}", p.string());
+    if (ec)
+      spdlog::warn("cannot remove unfinished bundle {}: {}", p.string(), ec.message());
+    else
+      spdlog::info("removed unfinished bundle {}", p.string());
   }
   return static_cast<int>(stale.size());
 }
@@ -151,9 +152,8 @@ Status Retrainer::Start(RetrainJob job) {
   t.set_started_us(WallMicros());
   streams_->SetTraining(stream, t);  // before the thread can Finish
   try {
-    r->thread = std::thread([this, job = std::move(job), r]() mutable {
-      Train(std::move(job), r);
-    });
+    r->thread =
+        std::thread([this, job = std::move(job), r]() mutable { Train(std::move(job), r); });
   } catch (const std::system_error& e) {
     // Out of threads or address space: refuse this training, keep serving.
     Status s = Status::Internal(std::string("cannot start a training thread: ") + e.what());
@@ -215,8 +215,8 @@ Status Retrainer::LoadData(RetrainJob& job, const std::atomic<bool>& cancel) {
       std::unique_ptr<Store> store;
       ANOMALYD_RETURN_IF_ERROR(OpenStore(options_.store, &store));
       Baseline b;
-      ANOMALYD_RETURN_IF_ERROR(store->LoadReservoir(job.stream, &b)
-                                   .WithContext("reservoir of '" + job.stream + "'"));
+      ANOMALYD_RETURN_IF_ERROR(
+          store->LoadReservoir(job.stream, &b).WithContext("reservoir of '" + job.stream + "'"));
       job.rows = Matrix(b.rows(), b.dim);
       job.rows.data = std::move(b.values);
       job.names.clear();
@@ -236,8 +236,7 @@ Status Retrainer::LoadData(RetrainJob& job, const std::atomic<bool>& cancel) {
     }
   }
   if (job.names.size() != job.rows.cols) {
-    return Status::InvalidArgument(std::to_string(job.names.size()) +
-                                   " feature names for " +
+    return Status::InvalidArgument(std::to_string(job.names.size()) + " feature names for " +
                                    std::to_string(job.rows.cols) + " columns");
   }
   return Status::OK();
@@ -326,8 +325,8 @@ void Retrainer::Train(RetrainJob job, Run* run) {
       streams_->SetTraining(stream, t);
       return !run->cancel.load();
     };
-    spdlog::info("training stream '{}' version {} on {} rows x {} features", stream,
-                 job.version, job.rows.rows, job.rows.cols);
+    spdlog::info("training stream '{}' version {} on {} rows x {} features", stream, job.version,
+                 job.rows.rows, job.rows.cols);
     s = Model::Train(job.options, job.rows, job.names, progress, &model, &run->cancel);
   }
   const std::string rel = StateDir::BundleRelPath(stream, job.version);

@@ -1,12 +1,11 @@
 #include "daemon/service.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <future>
-
-#include <unistd.h>
 
 #include "common/clock.h"
 #include "daemon/convert.h"
@@ -25,8 +24,7 @@ Status AlertSenderOptionsFrom(const Config& config, AlertSenderOptions* o) {
   if (gethostname(host, sizeof host - 1) == 0) o->instance = host;
   if (!config.alerts.webhook_secret_file.empty()) {
     // The same rules as the metrics token: one line, owner-only file.
-    ANOMALYD_RETURN_IF_ERROR(ReadMetricsToken(config.alerts.webhook_secret_file,
-                                              &o->webhook_secret)
+    ANOMALYD_RETURN_IF_ERROR(ReadMetricsToken(config.alerts.webhook_secret_file, &o->webhook_secret)
                                  .WithContext("alerts.webhook_secret_file"));
   }
   return Status::OK();
@@ -34,10 +32,13 @@ Status AlertSenderOptionsFrom(const Config& config, AlertSenderOptions* o) {
 
 }  // namespace
 
-Service::Service(const Config& config, std::string config_path,
-                 std::vector<std::string> overrides, const ServiceOptions& options)
-    : config_(config), config_path_(std::move(config_path)),
-      overrides_(std::move(overrides)), options_(options), ctx_(1) {}
+Service::Service(const Config& config, std::string config_path, std::vector<std::string> overrides,
+                 const ServiceOptions& options)
+    : config_(config),
+      config_path_(std::move(config_path)),
+      overrides_(std::move(overrides)),
+      options_(options),
+      ctx_(1) {}
 
 Service::~Service() {
   if (alert_sender_) alert_sender_->Stop();  // before the writer it waits on
@@ -50,8 +51,7 @@ Service::~Service() {
 }
 
 Status Service::Create(const Config& config, std::string config_path,
-                       std::vector<std::string> overrides,
-                       const ServiceOptions& options,
+                       std::vector<std::string> overrides, const ServiceOptions& options,
                        std::unique_ptr<Service>* service) {
   std::unique_ptr<Service> s(
       new Service(config, std::move(config_path), std::move(overrides), options));
@@ -72,11 +72,12 @@ Status Service::Open() {
         ReadMetricsToken(config_.auth.metrics_token_file, &metrics_access_.token));
   }
   metrics_access_.allow = config_.auth.metrics_allow;
-  if (config_.auth.enabled && !config_.endpoints.metrics.empty() &&
-      metrics_access_.token.empty() && metrics_access_.allow.empty()) {
-    spdlog::warn("auth: the metrics endpoint {} is plain HTTP, not covered by CURVE; "
-                 "set auth.metrics_token_file or auth.metrics_allow to restrict it",
-                 config_.endpoints.metrics);
+  if (config_.auth.enabled && !config_.endpoints.metrics.empty() && metrics_access_.token.empty() &&
+      metrics_access_.allow.empty()) {
+    spdlog::warn(
+        "auth: the metrics endpoint {} is plain HTTP, not covered by CURVE; "
+        "set auth.metrics_token_file or auth.metrics_allow to restrict it",
+        config_.endpoints.metrics);
   }
   store_spec_ = MakeStoreSpec(config_, state_->DatabasePath());
   StoreUrl url;
@@ -89,8 +90,7 @@ Status Service::Open() {
   ANOMALYD_RETURN_IF_ERROR(CheckStore(*store));
   ANOMALYD_RETURN_IF_ERROR(RestoreStreams(*store));
   std::unique_ptr<Store> reader;
-  ANOMALYD_RETURN_IF_ERROR(
-      OpenStore(ReadOnly(store_spec_), &reader).WithContext(store_name_));
+  ANOMALYD_RETURN_IF_ERROR(OpenStore(ReadOnly(store_spec_), &reader).WithContext(store_name_));
   QueryOptions qo;
   qo.default_limit = config_.limits.default_query_limit;
   qo.max_reply_bytes = config_.limits.max_reply_bytes;
@@ -117,10 +117,10 @@ Status Service::Open() {
   std::unique_ptr<Store> rollback_reader;
   ANOMALYD_RETURN_IF_ERROR(
       OpenStore(ReadOnly(store_spec_), &rollback_reader).WithContext(store_name_));
-  rollbacks_ = std::make_unique<RollbackThread>(std::move(rollback_reader), state_.get(),
-                                                &streams_, writer_.get(), config_.train.device);
-  scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(),
-                                          &streams_, writer_.get());
+  rollbacks_ = std::make_unique<RollbackThread>(std::move(rollback_reader), state_.get(), &streams_,
+                                                writer_.get(), config_.train.device);
+  scorer_ = std::make_unique<ScoringLoop>(ctx_, MakeScoringOptions(), queue_.get(), &streams_,
+                                          writer_.get());
   if (!AlertSender::Sinks(config_.alerts).empty()) {
     AlertSenderOptions ao;
     ANOMALYD_RETURN_IF_ERROR(AlertSenderOptionsFrom(config_, &ao));
@@ -132,7 +132,6 @@ Status Service::Open() {
   }
   return Status::OK();
 }
-
 
 Status Service::CheckStore(Store& store) {
   // A damaged file is better refused at start than found by a query.
@@ -149,16 +148,15 @@ Status Service::CheckStore(Store& store) {
   int64_t unfinished = 0;
   ANOMALYD_RETURN_IF_ERROR(store.DeleteUnfinishedCandidates(&unfinished));
   if (unfinished > 0) {
-    spdlog::info("forgot {} model version(s) reserved by trainings a stop cut short",
-                 unfinished);
+    spdlog::info("forgot {} model version(s) reserved by trainings a stop cut short", unfinished);
   }
   // Registry rows written before bundle paths were relative.
   for (const ModelRow& m : models) {
     const std::string rel = state_->Relativize(m.bundle_path);
     if (rel.empty()) continue;
     ANOMALYD_RETURN_IF_ERROR(store.SetBundlePath(m.stream, m.version, rel));
-    spdlog::info("stream '{}' version {}: bundle path {} stored as {}", m.stream,
-                 m.version, m.bundle_path, rel);
+    spdlog::info("stream '{}' version {}: bundle path {} stored as {}", m.stream, m.version,
+                 m.bundle_path, rel);
   }
   return Status::OK();
 }
@@ -183,32 +181,33 @@ Status Service::RestoreStreams(Store& store) {
     if (!s.ok()) {
       // One broken bundle must not take the other streams down; status
       // shows the stream and why it serves nothing.
-      spdlog::error("stream '{}': cannot load version {}: {}", row.stream,
-                    row.version, s.ToString());
-      streams_.SetUnavailable(row.stream, row.version,
-                              "cannot load version " + std::to_string(row.version) + ": " +
-                                  s.ToString());
+      spdlog::error("stream '{}': cannot load version {}: {}", row.stream, row.version,
+                    s.ToString());
+      streams_.SetUnavailable(
+          row.stream, row.version,
+          "cannot load version " + std::to_string(row.version) + ": " + s.ToString());
       continue;
     }
     double threshold = model->meta().threshold().value();
     pb::ThresholdMethod method = model->meta().threshold().method();
     ThresholdRow latest;
-    if (store.LatestThreshold(row.stream, &latest).ok() &&
-        latest.model_version == row.version) {
+    if (store.LatestThreshold(row.stream, &latest).ok() && latest.model_version == row.version) {
       pb::ThresholdMethod latest_method;
       Status ms = ThresholdMethodFromName(latest.method, &latest_method);
       if (ms.ok()) {
         threshold = latest.value;
         method = latest_method;
       } else {
-        spdlog::warn("stream '{}': the latest threshold row is unusable ({}); serving "
-                     "the model's own threshold", row.stream, ms.ToString());
+        spdlog::warn(
+            "stream '{}': the latest threshold row is unusable ({}); serving "
+            "the model's own threshold",
+            row.stream, ms.ToString());
       }
     }
-    spdlog::info("stream '{}': restored version {} ({} features, threshold {})",
-                 row.stream, row.version, model->dim(), threshold);
-    streams_.Install(row.stream, std::shared_ptr<const Model>(std::move(model)),
-                     row.version, threshold, method);
+    spdlog::info("stream '{}': restored version {} ({} features, threshold {})", row.stream,
+                 row.version, model->dim(), threshold);
+    streams_.Install(row.stream, std::shared_ptr<const Model>(std::move(model)), row.version,
+                     threshold, method);
   }
   return Status::OK();
 }
@@ -263,8 +262,10 @@ Status Service::Reload(std::vector<std::string>* kept) {
   if (!fresh.auth.metrics_token_file.empty()) {
     std::string token;
     s = ReadMetricsToken(fresh.auth.metrics_token_file, &token);
-    if (s.ok()) metrics_access_.token = token;
-    else kept->push_back("the metrics token: " + s.ToString());
+    if (s.ok())
+      metrics_access_.token = token;
+    else
+      kept->push_back("the metrics token: " + s.ToString());
   }
   metrics_access_.allow = fresh.auth.metrics_allow;
   if (alert_sender_) {
@@ -286,8 +287,8 @@ Status Service::Reload(std::vector<std::string>* kept) {
   }
   for (const std::string& k : *kept) spdlog::error("reload: keeping {}", k);
   spdlog::info("reloaded {}", config_path_);
-  Notify("READY=1\nSTATUS=serving " + std::to_string(streams_.Names().size()) +
-         " stream(s)" + (kept->empty() ? "" : "; the last reload kept part of the old config"));
+  Notify("READY=1\nSTATUS=serving " + std::to_string(streams_.Names().size()) + " stream(s)" +
+         (kept->empty() ? "" : "; the last reload kept part of the old config"));
   return Status::OK();
 }
 

@@ -24,11 +24,11 @@
 #include "daemon/metrics_http.h"
 #include "daemon/protocol.h"
 #include "daemon/query_thread.h"
-#include "daemon/rollback_thread.h"
 #include "daemon/reply_budget.h"
 #include "daemon/retrainer.h"
-#include "daemon/state_dir.h"
+#include "daemon/rollback_thread.h"
 #include "daemon/scorer_thread.h"
+#include "daemon/state_dir.h"
 #include "daemon/streams.h"
 #include "daemon/work.h"
 #include "daemon/writer_thread.h"
@@ -61,8 +61,7 @@ class Service : private ReplySink {
   // accept_empty_db); CORRUPT when the database fails its integrity check;
   // the store's and the auth keys' errors.
   static Status Create(const Config& config, std::string config_path,
-                       std::vector<std::string> overrides,
-                       const ServiceOptions& options,
+                       std::vector<std::string> overrides, const ServiceOptions& options,
                        std::unique_ptr<Service>* service);
   ~Service() override;
   Service(const Service&) = delete;
@@ -74,8 +73,8 @@ class Service : private ReplySink {
   Status Run(Signals* signals);
 
  private:
-  Service(const Config& config, std::string config_path,
-          std::vector<std::string> overrides, const ServiceOptions& options);
+  Service(const Config& config, std::string config_path, std::vector<std::string> overrides,
+          const ServiceOptions& options);
   Status Open();
   // Start-up checks and migrations of the store (before the writer owns
   // it): integrity, an empty database beside bundles, relative bundle
@@ -100,9 +99,9 @@ class Service : private ReplySink {
     const char* name;                        // "score": logs and errors
     std::unique_ptr<zmq::socket_t>* socket;  // stays null when address is ""
     zmq::socket_type type;
-    const std::string* address;              // from config_.endpoints
-    int per_turn;                            // messages per poll turn; 0: all waiting
-    void (Service::*on_message)();           // handles one message; null: not read
+    const std::string* address;     // from config_.endpoints
+    int per_turn;                   // messages per poll turn; 0: all waiting
+    void (Service::*on_message)();  // handles one message; null: not read
   };
   // Every endpoint, in the order they are bound and polled.
   std::vector<EndpointRow> Endpoints();
@@ -116,11 +115,10 @@ class Service : private ReplySink {
   // Requests on the I/O thread (frontend.cc).
   // Receives one message and decodes it; false (after answering any error)
   // when there is no valid request to handle.
-  bool ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin,
-                      pb::Request* req);
+  bool ReceiveRequest(zmq::socket_t& socket, Endpoint endpoint, Origin* origin, pb::Request* req);
   void OnScoreSocket(zmq::socket_t& socket, Endpoint endpoint);
-  void HandleScoreSocketRequest(zmq::socket_t& socket, Endpoint endpoint,
-                                const Origin& origin, const pb::Request& req);
+  void HandleScoreSocketRequest(zmq::socket_t& socket, Endpoint endpoint, const Origin& origin,
+                                const pb::Request& req);
   void HandleScore(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
   // Hands a query or models request to the query thread (BUSY when full).
   void SubmitQuery(const Origin& origin, const pb::Request& req, zmq::socket_t& reply_to);
@@ -141,8 +139,8 @@ class Service : private ReplySink {
   void SendFrames(zmq::socket_t& socket, const std::vector<zmq::const_buffer>& parts);
   ReplyBudget* BudgetFor(const zmq::socket_t& socket);
   void DroppedReply(const char* why);
-  void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id,
-                 const Status& s, int record = -1);
+  void SendError(zmq::socket_t& socket, const Origin& origin, uint64_t id, const Status& s,
+                 int record = -1);
   void CountError(ErrorCode code);
   RequestLimits Limits() const;
   void OnMetricsSocket();  // a minimal HTTP/1.1 GET /metrics responder
@@ -160,8 +158,7 @@ class Service : private ReplySink {
   // version and starts the training on the writer thread, where `done`
   // is called with the outcome of the start (not of the training).
   using RetrainStarted = std::function<void(const Status&, uint32_t version, Outbox&)>;
-  Status StartRetrain(const pb::RetrainRequest& r,
-                      std::function<void(const Status&)> on_trained,
+  Status StartRetrain(const pb::RetrainRequest& r, std::function<void(const Status&)> on_trained,
                       RetrainStarted done);
   void Retrain(const Origin& origin, uint64_t id, const pb::RetrainRequest& r);
   void Rollback(const Origin& origin, uint64_t id, const pb::RollbackRequest& r);
@@ -183,14 +180,13 @@ class Service : private ReplySink {
   MetricsAccess metrics_access_;
   int64_t started_us_ = 0;
   int64_t last_drop_log_us_ = 0;  // I/O thread only
-  int burst_ = 0;  // messages taken from the socket before this one, this poll turn
+  int burst_ = 0;                 // messages taken from the socket before this one, this poll turn
 
   zmq::context_t ctx_;
   // Declared before the sockets so that it outlives them: a CURVE socket
   // without a ZAP handler would let any client in.
   std::unique_ptr<Authenticator> auth_;
-  std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_,
-      metrics_http_;
+  std::unique_ptr<zmq::socket_t> score_, ingest_, control_, alerts_, outbox_, metrics_http_;
   // Per-client byte bounds of queued replies (I/O thread only).
   std::unique_ptr<ReplyBudget> score_budget_, control_budget_;
   std::unique_ptr<QueryThread> queries_;

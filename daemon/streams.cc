@@ -8,8 +8,8 @@ ServingSnapshot StreamRegistry::Snapshot(const std::string& stream) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = streams_.find(stream);
   if (it == streams_.end()) return {};
-  return {it->second.model, it->second.version, it->second.threshold,
-          it->second.method, it->second.epoch};
+  return {it->second.model, it->second.version, it->second.threshold, it->second.method,
+          it->second.epoch};
 }
 
 int64_t StreamRegistry::DimensionOf(const std::string& stream) const {
@@ -26,10 +26,9 @@ std::vector<std::string> StreamRegistry::Names() const {
   return names;
 }
 
-void StreamRegistry::Install(const std::string& stream,
-                             std::shared_ptr<const Model> model,
-                             uint32_t version, double threshold,
-                             pb::ThresholdMethod method, int64_t trained_us) {
+void StreamRegistry::Install(const std::string& stream, std::shared_ptr<const Model> model,
+                             uint32_t version, double threshold, pb::ThresholdMethod method,
+                             int64_t trained_us) {
   std::lock_guard<std::mutex> l(mu_);
   State& s = streams_[stream];
   s.model = std::move(model);
@@ -87,8 +86,7 @@ bool StreamRegistry::SetThreshold(const std::string& stream, double value,
   return true;
 }
 
-bool StreamRegistry::SetRecalibrated(const std::string& stream, double value,
-                                     uint64_t epoch) {
+bool StreamRegistry::SetRecalibrated(const std::string& stream, double value, uint64_t epoch) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = streams_.find(stream);
   if (it == streams_.end() || it->second.epoch != epoch) return false;
@@ -96,8 +94,7 @@ bool StreamRegistry::SetRecalibrated(const std::string& stream, double value,
   return true;
 }
 
-void StreamRegistry::CountScored(const std::string& stream,
-                                 const ScoreCounts& counts) {
+void StreamRegistry::CountScored(const std::string& stream, const ScoreCounts& counts) {
   std::lock_guard<std::mutex> l(mu_);
   streams_[stream].counts += counts;
 }
@@ -109,8 +106,7 @@ std::map<std::string, ScoreCounts> StreamRegistry::Counts() const {
   return out;
 }
 
-void StreamRegistry::SetTraining(const std::string& stream,
-                                 const pb::TrainingStatus& t) {
+void StreamRegistry::SetTraining(const std::string& stream, const pb::TrainingStatus& t) {
   std::lock_guard<std::mutex> l(mu_);
   streams_[stream].training = t;
 }

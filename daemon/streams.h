@@ -36,31 +36,26 @@ class StreamRegistry : public ServingSource {
   // Installs a model (new, retrained or rolled back) with its threshold.
   // `trained_us`: when a freshly trained model starts serving (the wall
   // clock), for RetrainedAt; 0 for a restored or rolled-back one.
-  void Install(const std::string& stream, std::shared_ptr<const Model> model,
-               uint32_t version, double threshold, pb::ThresholdMethod method,
-               int64_t trained_us = 0);
+  void Install(const std::string& stream, std::shared_ptr<const Model> model, uint32_t version,
+               double threshold, pb::ThresholdMethod method, int64_t trained_us = 0);
   // The version a training last installed for `stream` and when it started
   // serving; false when none has since the daemon started.
   bool RetrainedAt(const std::string& stream, uint32_t* version, int64_t* since_us) const;
   // Sets a threshold chosen by an operator (calibrate); bumps the epoch.
   // False when the stream has no model.
-  bool SetThreshold(const std::string& stream, double value,
-                    pb::ThresholdMethod method);
+  bool SetThreshold(const std::string& stream, double value, pb::ThresholdMethod method);
   // Sets a threshold computed by the scorer's recalibration, unless the
   // stream changed since `epoch` (then the value is stale and dropped).
-  bool SetRecalibrated(const std::string& stream, double value,
-                       uint64_t epoch) override;
+  bool SetRecalibrated(const std::string& stream, double value, uint64_t epoch) override;
 
-  void CountScored(const std::string& stream,
-                   const ScoreCounts& counts) override;
+  void CountScored(const std::string& stream, const ScoreCounts& counts) override;
   // Every stream's counters, by name (for the metrics).
   std::map<std::string, ScoreCounts> Counts() const;
 
   // Marks a stream whose registered model could not be loaded: it serves
   // nothing (DimensionOf -1) and status shows `error` with the version,
   // until a model is installed.
-  void SetUnavailable(const std::string& stream, uint32_t version,
-                      const std::string& error);
+  void SetUnavailable(const std::string& stream, uint32_t version, const std::string& error);
 
   // Forgets the training outcome of model-less streams (a retrain under a
   // new name that failed) beyond the `keep` most recent, so that status
@@ -84,7 +79,7 @@ class StreamRegistry : public ServingSource {
     uint64_t epoch = 0;
     ScoreCounts counts;
     pb::TrainingStatus training;
-    std::string error;  // why the registered model is not served
+    std::string error;             // why the registered model is not served
     uint32_t trained_version = 0;  // see RetrainedAt
     int64_t trained_us = 0;
   };

@@ -48,8 +48,7 @@ Status SqliteStore::LoadAlertCheckpoint(AlertCheckpoint* checkpoint) {
   return Status::OK();
 }
 
-Status SqliteStore::AnomaliesAfter(int64_t after_id, int64_t limit,
-                                   std::vector<AnomalyRow>* rows) {
+Status SqliteStore::AnomaliesAfter(int64_t after_id, int64_t limit, std::vector<AnomalyRow>* rows) {
   ANOMALYD_RETURN_IF_ERROR(CheckLimit(limit));
   Rep& r = *rep_;
   static const std::string sql = std::string("SELECT ") + kAnomalyColumns +
@@ -140,10 +139,9 @@ Status SqliteStore::SettleOutbox(const std::vector<int64_t>& delivered,
                                  const std::vector<OutboxRow>& retried) {
   if (delivered.empty() && retried.empty()) return Status::OK();
   Rep& r = *rep_;
-  const std::string what = "settling " + std::to_string(delivered.size() + retried.size()) +
-                           " alert notification(s)";
-  ANOMALYD_RETURN_IF_ERROR(
-      r.Prepared(&r.outbox_delete, "DELETE FROM alert_outbox WHERE id = ?1"));
+  const std::string what =
+      "settling " + std::to_string(delivered.size() + retried.size()) + " alert notification(s)";
+  ANOMALYD_RETURN_IF_ERROR(r.Prepared(&r.outbox_delete, "DELETE FROM alert_outbox WHERE id = ?1"));
   ANOMALYD_RETURN_IF_ERROR(
       r.Prepared(&r.outbox_retry,
                  "UPDATE alert_outbox SET attempts = ?2, next_attempt_us = ?3, dead = ?4, "

@@ -10,16 +10,15 @@ namespace {
 constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 void PutU32(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8),
-               static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
+  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8), static_cast<char>(v >> 16),
+               static_cast<char>(v >> 24)};
   out->append(b, 4);
 }
 
 bool GetU32(std::string_view* in, uint32_t* v) {
   if (in->size() < 4) return false;
   const auto* p = reinterpret_cast<const unsigned char*>(in->data());
-  *v = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-       uint32_t{p[3]} << 24;
+  *v = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
   in->remove_prefix(4);
   return true;
 }
@@ -73,8 +72,7 @@ Status DecodeFloats(std::string_view bytes, std::vector<float>* v) {
   return Status::OK();
 }
 
-void EncodeLabels(const std::vector<std::pair<std::string, std::string>>& l,
-                  std::string* out) {
+void EncodeLabels(const std::vector<std::pair<std::string, std::string>>& l, std::string* out) {
   out->clear();
   for (const auto& [key, value] : l) {
     PutU32(out, static_cast<uint32_t>(key.size()));
@@ -84,8 +82,7 @@ void EncodeLabels(const std::vector<std::pair<std::string, std::string>>& l,
   }
 }
 
-Status DecodeLabels(std::string_view bytes,
-                    std::vector<std::pair<std::string, std::string>>* l) {
+Status DecodeLabels(std::string_view bytes, std::vector<std::pair<std::string, std::string>>* l) {
   l->clear();
   while (!bytes.empty()) {
     std::pair<std::string, std::string> kv;
@@ -108,16 +105,17 @@ std::string EncodeCursor(const Cursor& c) {
     std::string h(hex, r.ptr);
     out = "x1." + std::string(16 - h.size(), '0') + h;
   } else {
-    out = (c.time_field == TimeField::kEvent ? "e1." : "s1.") +
-          std::to_string(c.time_us);
+    const bool asc = c.order == AnomalyOrder::kTimeAsc;
+    const char* prefix =
+        c.time_field == TimeField::kEvent ? (asc ? "E1." : "e1.") : (asc ? "S1." : "s1.");
+    out = prefix + std::to_string(c.time_us);
   }
   return out + "." + std::to_string(c.id);
 }
 
 Status DecodeCursor(std::string_view text, Cursor* c) {
   auto bad = [&] {
-    return Status::InvalidArgument("malformed cursor '" + std::string(text) +
-                                   "'");
+    return Status::InvalidArgument("malformed cursor '" + std::string(text) + "'");
   };
   if (text.size() < 3 || text.substr(1, 2) != "1.") return bad();
   const char kind = text[0];
@@ -135,9 +133,9 @@ Status DecodeCursor(std::string_view text, Cursor* c) {
     out.order = AnomalyOrder::kScoreDesc;
     std::memcpy(&out.score, &bits, sizeof bits);
     if (std::isnan(out.score)) return bad();
-  } else if (kind == 'e' || kind == 's') {
-    out.order = AnomalyOrder::kTimeDesc;
-    out.time_field = kind == 'e' ? TimeField::kEvent : TimeField::kScored;
+  } else if (kind == 'e' || kind == 's' || kind == 'E' || kind == 'S') {
+    out.order = kind == 'e' || kind == 's' ? AnomalyOrder::kTimeDesc : AnomalyOrder::kTimeAsc;
+    out.time_field = kind == 'e' || kind == 'E' ? TimeField::kEvent : TimeField::kScored;
     if (!ParseInt(key, &out.time_us)) return bad();
   } else {
     return bad();

@@ -24,26 +24,30 @@ const char* TimeColumn(TimeField f) {
 // costs the same however deep it is.
 std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
   const bool has_cursor = cursor != nullptr;
-  const bool cursor_bounds_until = has_cursor &&
-                                   q.order == AnomalyOrder::kTimeDesc &&
-                                   q.until_us && cursor->time_us < *q.until_us;
+  const bool asc = q.order == AnomalyOrder::kTimeAsc;
+  const bool cursor_bounds_until = has_cursor && q.order == AnomalyOrder::kTimeDesc && q.until_us &&
+                                   cursor->time_us < *q.until_us;
+  // Oldest first, the same from below: the cursor replaces `since`.
+  const bool cursor_bounds_since =
+      has_cursor && asc && q.since_us && cursor->time_us >= *q.since_us;
   const std::string t = TimeColumn(q.time_field);
   const bool by_score = q.order == AnomalyOrder::kScoreDesc;
   const std::string key = by_score ? "score" : t;
-  const std::string columns =
-      std::string("SELECT ") + kAnomalyColumns + " FROM anomalies WHERE ";
+  const std::string columns = std::string("SELECT ") + kAnomalyColumns + " FROM anomalies WHERE ";
   // Score order has no index of its own: the ids of the page are chosen
   // from a time index, which holds score and stream (a covering scan plus a
   // top-N sort, no table reads), and only those rows are then read.
-  std::string sql =
-      by_score ? "SELECT id FROM anomalies WHERE 1" : columns + "1";
-  if (q.since_us) sql += " AND " + t + " >= :since";
+  std::string sql = by_score ? "SELECT id FROM anomalies WHERE 1" : columns + "1";
+  if (q.since_us && !cursor_bounds_since) sql += " AND " + t + " >= :since";
   if (q.until_us && !cursor_bounds_until) sql += " AND " + t + " < :until";
   if (q.stream) sql += " AND stream = :stream";
   if (q.min_score) sql += " AND score >= :min_score";
   if (q.model_version) sql += " AND model_version = :model_version";
-  if (has_cursor) sql += " AND (" + key + ", id) < (:after_key, :after_id)";
-  const std::string order = " ORDER BY " + key + " DESC, id DESC";
+  if (has_cursor) {
+    sql += " AND (" + key + ", id) " + (asc ? ">" : "<") + " (:after_key, :after_id)";
+  }
+  const std::string order =
+      asc ? " ORDER BY " + key + " ASC, id ASC" : " ORDER BY " + key + " DESC, id DESC";
   sql += order + " LIMIT :limit";
   if (by_score) sql = columns + "id IN (" + sql + ")" + order;
   return sql;
@@ -51,8 +55,7 @@ std::string PageSql(const AnomalyQuery& q, const codec::Cursor* cursor) {
 
 Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
   if (q.limit < 1 || q.limit > kMaxQueryLimit) {
-    return Status::InvalidArgument("limit " + std::to_string(q.limit) +
-                                   " is outside 1.." +
+    return Status::InvalidArgument("limit " + std::to_string(q.limit) + " is outside 1.." +
                                    std::to_string(kMaxQueryLimit));
   }
   if (q.since_us && q.until_us && *q.since_us >= *q.until_us) {
@@ -66,17 +69,17 @@ Status CheckQuery(const AnomalyQuery& q, codec::Cursor* cursor) {
   }
   if (q.cursor.empty()) return Status::OK();
   ANOMALYD_RETURN_IF_ERROR(codec::DecodeCursor(q.cursor, cursor));
-  if (cursor->order != q.order || (q.order == AnomalyOrder::kTimeDesc &&
-                                   cursor->time_field != q.time_field)) {
-    return Status::InvalidArgument(
-        "cursor was made for a query with another order or time field");
+  if (cursor->order != q.order ||
+      (q.order != AnomalyOrder::kScoreDesc && cursor->time_field != q.time_field)) {
+    return Status::InvalidArgument("cursor was made for a query with another order or time field");
   }
   return Status::OK();
 }
 
-void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor,
-               sqlite::Statement* s) {
-  if (q.since_us) s->BindInt64(s->ParamIndex(":since"), *q.since_us);
+void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor, sqlite::Statement* s) {
+  if (q.since_us && s->ParamIndex(":since") > 0) {
+    s->BindInt64(s->ParamIndex(":since"), *q.since_us);
+  }
   if (q.until_us && s->ParamIndex(":until") > 0) {
     s->BindInt64(s->ParamIndex(":until"), *q.until_us);
   }
@@ -97,16 +100,14 @@ void BindQuery(const AnomalyQuery& q, const codec::Cursor* cursor,
   s->BindInt64(s->ParamIndex(":limit"), q.limit + 1);
 }
 
-
 // The row's size on the wire, as AnomalyQuery::max_bytes counts it.
 int64_t WireBytes(const AnomalyRow& a) {
   // Fixed fields (id, times, score, losses, threshold, version) plus the
   // encoding's tags and lengths: a generous round figure.
   constexpr int64_t kFixedBytes = 64;
-  int64_t n =
-      kFixedBytes + static_cast<int64_t>(a.record_id.size()) +
-      static_cast<int64_t>(a.stream.size()) +
-      4 * static_cast<int64_t>(a.features.size() + a.contributions.size());
+  int64_t n = kFixedBytes + static_cast<int64_t>(a.record_id.size()) +
+              static_cast<int64_t>(a.stream.size()) +
+              4 * static_cast<int64_t>(a.features.size() + a.contributions.size());
   for (const auto& [key, value] : a.labels) {
     n += static_cast<int64_t>(key.size() + value.size());
   }
@@ -118,8 +119,7 @@ std::string CursorAfter(const AnomalyQuery& q, const AnomalyRow& last) {
   codec::Cursor next;
   next.order = q.order;
   next.time_field = q.time_field;
-  next.time_us = q.time_field == TimeField::kEvent ? last.event_time_us
-                                                   : last.scored_time_us;
+  next.time_us = q.time_field == TimeField::kEvent ? last.event_time_us : last.scored_time_us;
   next.score = last.score;
   next.id = last.id;
   return codec::EncodeCursor(next);
@@ -139,11 +139,9 @@ Status ReadAnomalyRow(const sqlite::Statement& s, AnomalyRow* a) {
   a->threshold = static_cast<float>(s.ColumnDouble(8));
   a->model_version = static_cast<uint32_t>(s.ColumnInt64(9));
   const std::string ctx = "anomaly " + std::to_string(a->id);
+  ANOMALYD_RETURN_IF_ERROR(codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
   ANOMALYD_RETURN_IF_ERROR(
-      codec::DecodeFloats(s.ColumnBlob(10), &a->features).WithContext(ctx));
-  ANOMALYD_RETURN_IF_ERROR(
-      codec::DecodeFloats(s.ColumnBlob(11), &a->contributions)
-          .WithContext(ctx));
+      codec::DecodeFloats(s.ColumnBlob(11), &a->contributions).WithContext(ctx));
   return codec::DecodeLabels(s.ColumnBlob(12), &a->labels).WithContext(ctx);
 }
 
@@ -192,8 +190,7 @@ Status SqliteStore::QueryAnomalies(const AnomalyQuery& q, AnomalyPage* page) {
 Status SqliteStore::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
   codec::Cursor cursor;
   ANOMALYD_RETURN_IF_ERROR(CheckQuery(q, &cursor));
-  const std::string sql =
-      "EXPLAIN QUERY PLAN " + PageSql(q, q.cursor.empty() ? nullptr : &cursor);
+  const std::string sql = "EXPLAIN QUERY PLAN " + PageSql(q, q.cursor.empty() ? nullptr : &cursor);
   sqlite::Statement s;
   ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
   sqlite::ResetOnExit reset(&s);
@@ -207,9 +204,8 @@ Status SqliteStore::ExplainQuery(const AnomalyQuery& q, std::string* plan) {
   return Status::OK();
 }
 
-Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us,
-                                  int64_t bucket_us, TimeField time_field,
-                                  std::vector<BucketCount>* out) {
+Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us, int64_t bucket_us,
+                                  TimeField time_field, std::vector<BucketCount>* out) {
   if (bucket_us <= 0) return Status::InvalidArgument("bucket_us must be > 0");
   if (since_us >= until_us) {
     return Status::InvalidArgument("since must be before until");
@@ -218,8 +214,8 @@ Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us,
   // the range by (stream, bucket), while this reads the covering time index
   // in time order, so each stream's buckets arrive already ordered.
   const std::string t = TimeColumn(time_field);
-  const std::string sql = "SELECT stream, " + t + " FROM anomalies WHERE " + t +
-                          " >= :since AND " + t + " < :until ORDER BY " + t;
+  const std::string sql = "SELECT stream, " + t + " FROM anomalies WHERE " + t + " >= :since AND " +
+                          t + " < :until ORDER BY " + t;
   sqlite::Statement& s = rep_->queries[sql];
   if (!s.is_prepared()) ANOMALYD_RETURN_IF_ERROR(s.Prepare(rep_->db, sql));
   sqlite::ResetOnExit reset(&s);
@@ -236,8 +232,7 @@ Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us,
     if (counts == nullptr || stream != last_stream) {
       auto it = by_stream.find(stream);
       if (it == by_stream.end()) {
-        it = by_stream.emplace(std::string(stream), std::vector<BucketCount>())
-                 .first;
+        it = by_stream.emplace(std::string(stream), std::vector<BucketCount>()).first;
       }
       counts = &it->second;
       last_stream = it->first;  // stable: map nodes do not move
@@ -246,14 +241,12 @@ Status SqliteStore::CountByBucket(int64_t since_us, int64_t until_us,
     const int64_t time = s.ColumnInt64(1);
     const int64_t rem = time % bucket_us;
     int64_t bucket = 0;
-    if (__builtin_sub_overflow(time, rem < 0 ? rem + bucket_us : rem,
-                               &bucket)) {
+    if (__builtin_sub_overflow(time, rem < 0 ? rem + bucket_us : rem, &bucket)) {
       bucket = std::numeric_limits<int64_t>::min();  // times near INT64_MIN
     }
     if (counts->empty() || counts->back().bucket_start_us != bucket) {
       counts->push_back(
-          {last_stream.empty() ? std::string() : std::string(last_stream),
-           bucket, 0});
+          {last_stream.empty() ? std::string() : std::string(last_stream), bucket, 0});
     }
     ++counts->back().count;
   }

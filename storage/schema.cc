@@ -122,14 +122,13 @@ static_assert(sizeof(kSteps) / sizeof(kSteps[0]) == kCurrentVersion,
 Status RunSteps(sqlite::Db* db, int from, int to) {
   for (int v = from; v < to; ++v) {
     ANOMALYD_RETURN_IF_ERROR(db->Exec(
-        kSteps[v], "migrating the schema from version " + std::to_string(v) +
-                       " to " + std::to_string(v + 1)));
+        kSteps[v],
+        "migrating the schema from version " + std::to_string(v) + " to " + std::to_string(v + 1)));
   }
-  return db->Exec(
-      "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" +
-          std::to_string(to) +
-          "');PRAGMA application_id = " + std::to_string(kApplicationId) + ";",
-      "recording schema version " + std::to_string(to));
+  return db->Exec("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '" +
+                      std::to_string(to) +
+                      "');PRAGMA application_id = " + std::to_string(kApplicationId) + ";",
+                  "recording schema version " + std::to_string(to));
 }
 
 }  // namespace
@@ -138,27 +137,24 @@ Status ReadVersion(sqlite::Db* db, int* version) {
   std::string text;
   ANOMALYD_RETURN_IF_ERROR(db->QueryText("PRAGMA application_id", &text));
   if (text != "0" && text != std::to_string(kApplicationId)) {
-    return Status::Corrupt("not an anomalyd database (application_id " + text +
-                           ")");
+    return Status::Corrupt("not an anomalyd database (application_id " + text + ")");
   }
-  ANOMALYD_RETURN_IF_ERROR(db->QueryText(
-      "SELECT count(*) FROM sqlite_schema WHERE name = 'meta'", &text));
+  ANOMALYD_RETURN_IF_ERROR(
+      db->QueryText("SELECT count(*) FROM sqlite_schema WHERE name = 'meta'", &text));
   if (text == "0") {
-    ANOMALYD_RETURN_IF_ERROR(
-        db->QueryText("SELECT count(*) FROM sqlite_schema", &text));
+    ANOMALYD_RETURN_IF_ERROR(db->QueryText("SELECT count(*) FROM sqlite_schema", &text));
     if (text != "0") {
       return Status::Corrupt("not an anomalyd database (no meta table)");
     }
     *version = 0;
     return Status::OK();
   }
-  ANOMALYD_RETURN_IF_ERROR(db->QueryText(
-      "SELECT value FROM meta WHERE key = 'schema_version'", &text));
+  ANOMALYD_RETURN_IF_ERROR(
+      db->QueryText("SELECT value FROM meta WHERE key = 'schema_version'", &text));
   char* end = nullptr;
   long v = std::strtol(text.c_str(), &end, 10);
   if (text.empty() || *end != '\0' || v <= 0 || v > 1000000) {
-    return Status::Corrupt("meta table holds no valid schema_version ('" +
-                           text + "')");
+    return Status::Corrupt("meta table holds no valid schema_version ('" + text + "')");
   }
   *version = static_cast<int>(v);
   return Status::OK();
@@ -166,13 +162,12 @@ Status ReadVersion(sqlite::Db* db, int* version) {
 
 namespace {
 Status TooNew(int version) {
-  return Status(pb::SCHEMA_TOO_NEW,
-                "database schema version " + std::to_string(version) +
-                    " was written by a newer anomalyd; this build reads up to "
-                    "version " +
-                    std::to_string(kCurrentVersion) +
-                    ". Upgrade anomalyd or use another database file; the "
-                    "file was not changed");
+  return Status(pb::SCHEMA_TOO_NEW, "database schema version " + std::to_string(version) +
+                                        " was written by a newer anomalyd; this build reads up to "
+                                        "version " +
+                                        std::to_string(kCurrentVersion) +
+                                        ". Upgrade anomalyd or use another database file; the "
+                                        "file was not changed");
 }
 }  // namespace
 
@@ -190,12 +185,10 @@ Status Migrate(sqlite::Db* db) {
 
 Status CreateAtVersion(sqlite::Db* db, int version) {
   if (version < 1 || version > kCurrentVersion) {
-    return Status::InvalidArgument("no schema version " +
-                                   std::to_string(version));
+    return Status::InvalidArgument("no schema version " + std::to_string(version));
   }
   sqlite::Transaction txn(db);
-  ANOMALYD_RETURN_IF_ERROR(
-      txn.Begin(sqlite::Transaction::Mode::kImmediate, "creating the schema"));
+  ANOMALYD_RETURN_IF_ERROR(txn.Begin(sqlite::Transaction::Mode::kImmediate, "creating the schema"));
   ANOMALYD_RETURN_IF_ERROR(RunSteps(db, 0, version));
   return txn.Commit("creating the schema");
 }
@@ -212,12 +205,11 @@ Status CheckReadable(sqlite::Db* db) {
   ANOMALYD_RETURN_IF_ERROR(ReadVersion(db, &version));
   if (version > kCurrentVersion) return TooNew(version);
   if (version < kCurrentVersion) {
-    return Status(pb::STORAGE_READ_ONLY,
-                  "database schema version " + std::to_string(version) +
-                      " needs migrating to version " +
-                      std::to_string(kCurrentVersion) +
-                      ", which a read-only open cannot do; open it "
-                      "read-write once (the daemon does)");
+    return Status(pb::STORAGE_READ_ONLY, "database schema version " + std::to_string(version) +
+                                             " needs migrating to version " +
+                                             std::to_string(kCurrentVersion) +
+                                             ", which a read-only open cannot do; open it "
+                                             "read-write once (the daemon does)");
   }
   return Status::OK();
 }

@@ -86,8 +86,7 @@ class SqliteStore final : public Store {
   // it cannot be opened or cannot be put in WAL mode (a network file
   // system). On success *store owns the connection; on error *store is
   // untouched.
-  static Status Open(const StoreOptions& options,
-                     const SqliteOptions& sqlite_options,
+  static Status Open(const StoreOptions& options, const SqliteOptions& sqlite_options,
                      const std::string& path, std::unique_ptr<Store>* store);
 
   ~SqliteStore() override;
@@ -100,31 +99,26 @@ class SqliteStore final : public Store {
   // SQLite's EXPLAIN QUERY PLAN of the page's SELECT, one step per line
   // (the detail column): "SEARCH anomalies USING INDEX ...".
   Status ExplainQuery(const AnomalyQuery& query, std::string* plan) override;
-  Status CountByBucket(int64_t since_us, int64_t until_us, int64_t bucket_us,
-                       TimeField time_field,
+  Status CountByBucket(int64_t since_us, int64_t until_us, int64_t bucket_us, TimeField time_field,
                        std::vector<BucketCount>* out) override;
   Status Prune(const RetentionPolicy& policy, int64_t* deleted) override;
 
   Status RegisterModel(const ModelRow& model) override;
   Status ActivateModel(const std::string& stream, uint32_t version) override;
   Status ActiveModel(const std::string& stream, ModelRow* model) override;
-  Status ListModels(const std::string& stream,
-                    std::vector<ModelRow>* models) override;
+  Status ListModels(const std::string& stream, std::vector<ModelRow>* models) override;
   Status ActiveModels(std::vector<ModelRow>* models) override;
   Status AllModels(std::vector<ModelRow>* models) override;
-  Status NextModelVersion(const std::string& stream,
-                          uint32_t* version) override;
+  Status NextModelVersion(const std::string& stream, uint32_t* version) override;
   // One BEGIN IMMEDIATE transaction; STORAGE_LOCKED after busy_timeout_ms.
-  Status ReserveModelVersion(const std::string& stream,
-                             uint32_t* version) override;
+  Status ReserveModelVersion(const std::string& stream, uint32_t* version) override;
   Status CompleteCandidate(const ModelRow& row) override;
   Status DeleteCandidate(const std::string& stream, uint32_t version) override;
   Status DeleteUnfinishedCandidates(int64_t* deleted) override;
   Status SetBundlePath(const std::string& stream, uint32_t version,
                        const std::string& path) override;
   Status AppendThreshold(ThresholdRow* threshold) override;
-  Status LatestThreshold(const std::string& stream,
-                         ThresholdRow* threshold) override;
+  Status LatestThreshold(const std::string& stream, ThresholdRow* threshold) override;
   Status ThresholdHistory(const std::string& stream, int64_t limit,
                           std::vector<ThresholdRow>* history) override;
 
@@ -163,14 +157,12 @@ class SqliteStore final : public Store {
   // holds that long keeps the WAL from starting over.
   Status QuickCheck() override;
 
-  Status AddSamples(const std::string& stream, uint32_t dim, const float* rows,
-                    size_t n) override;
+  Status AddSamples(const std::string& stream, uint32_t dim, const float* rows, size_t n) override;
   Status LoadReservoir(const std::string& stream, Baseline* baseline) override;
   Status ClearReservoir(const std::string& stream) override;
 
   Status LoadAlertCheckpoint(AlertCheckpoint* checkpoint) override;
-  Status AnomaliesAfter(int64_t after_id, int64_t limit,
-                        std::vector<AnomalyRow>* rows) override;
+  Status AnomaliesAfter(int64_t after_id, int64_t limit, std::vector<AnomalyRow>* rows) override;
   Status SaveAlerts(const AlertCheckpoint& checkpoint,
                     std::vector<OutboxRow>* notifications) override;
   Status PendingOutbox(int64_t limit, std::vector<OutboxRow>* rows) override;

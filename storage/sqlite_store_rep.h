@@ -96,9 +96,8 @@ struct SqliteStore::Rep {
   // Reads the status text and bundle path of (stream, version); *found is
   // false when it is not registered. `what` names the operation in an
   // error. (models.cc)
-  Status ReadModelStatus(const std::string& stream, uint32_t version,
-                         const std::string& what, bool* found,
-                         std::string* status, std::string* bundle_path);
+  Status ReadModelStatus(const std::string& stream, uint32_t version, const std::string& what,
+                         bool* found, std::string* status, std::string* bundle_path);
 };
 
 }  // namespace anomalyd

@@ -105,8 +105,7 @@ class Store {
   // for a limit outside 1..kMaxQueryLimit, a negative max_bytes, since >=
   // until, or a cursor that is malformed or was made for another order or
   // time field.
-  virtual Status QueryAnomalies(const AnomalyQuery& query,
-                                AnomalyPage* page) = 0;
+  virtual Status QueryAnomalies(const AnomalyQuery& query, AnomalyPage* page) = 0;
 
   // How the backend would run `query`, as text, one step per line (for
   // SQLite, its EXPLAIN QUERY PLAN): shows which index a query uses. For
@@ -118,9 +117,8 @@ class Store {
   // multiples of bucket_us) with `time_field` in [since_us, until_us).
   // Ordered by stream, then bucket; buckets with no rows are left out.
   // INVALID_ARGUMENT when bucket_us <= 0 or since_us >= until_us.
-  virtual Status CountByBucket(int64_t since_us, int64_t until_us,
-                               int64_t bucket_us, TimeField time_field,
-                               std::vector<BucketCount>* out) = 0;
+  virtual Status CountByBucket(int64_t since_us, int64_t until_us, int64_t bucket_us,
+                               TimeField time_field, std::vector<BucketCount>* out) = 0;
 
   // Deletes anomalies beyond `policy`, oldest scored time first (then
   // lowest id), in transactions of policy.batch_rows rows. Sets *deleted
@@ -147,8 +145,7 @@ class Store {
   virtual Status ActiveModel(const std::string& stream, ModelRow* model) = 0;
 
   // Every registered model of `stream`, newest version first.
-  virtual Status ListModels(const std::string& stream,
-                            std::vector<ModelRow>* models) = 0;
+  virtual Status ListModels(const std::string& stream, std::vector<ModelRow>* models) = 0;
 
   // The active model of every stream that has one, ordered by stream.
   virtual Status ActiveModels(std::vector<ModelRow>* models) = 0;
@@ -159,8 +156,7 @@ class Store {
 
   // 1 + the highest version registered for `stream` (1 when none). Only a
   // hint: a training takes its version with ReserveModelVersion.
-  virtual Status NextModelVersion(const std::string& stream,
-                                  uint32_t* version) = 0;
+  virtual Status NextModelVersion(const std::string& stream, uint32_t* version) = 0;
 
   // A training's model version, from reservation to candidate:
   //
@@ -188,8 +184,7 @@ class Store {
   // held the lock too long; INTERNAL when versions are exhausted). A
   // version whose row is deleted (DeleteCandidate) is the highest no more
   // and may be handed out again: clear its bundle directory first.
-  virtual Status ReserveModelVersion(const std::string& stream,
-                                     uint32_t* version) = 0;
+  virtual Status ReserveModelVersion(const std::string& stream, uint32_t* version) = 0;
 
   // Records the training's result on the candidate (row.stream,
   // row.version): bundle_path, baseline_rows, train_loss, val_loss (NaN:
@@ -204,8 +199,7 @@ class Store {
   // or cancelled training, together with any thresholds appended for it,
   // in one transaction. OK when no such model is registered;
   // FAILED_PRECONDITION (and no change) when it is active or retired.
-  virtual Status DeleteCandidate(const std::string& stream,
-                                 uint32_t version) = 0;
+  virtual Status DeleteCandidate(const std::string& stream, uint32_t version) = 0;
 
   // Deletes every candidate whose bundle_path is '' (the reservations of
   // trainings that never completed; a model registered with an empty
@@ -228,8 +222,7 @@ class Store {
 
   // The stream's most recent threshold (by time, then id); NOT_FOUND when
   // it has none.
-  virtual Status LatestThreshold(const std::string& stream,
-                                 ThresholdRow* threshold) = 0;
+  virtual Status LatestThreshold(const std::string& stream, ThresholdRow* threshold) = 0;
 
   // Up to `limit` (1..kMaxQueryLimit) thresholds of the stream, newest
   // first.
@@ -267,12 +260,11 @@ class Store {
   // when dim is 0, differs from the dim the stream's reservoir already has
   // (call ClearReservoir first), or a value is not finite.
   // REQUIRES: rows points at n * dim floats (may be nullptr when n == 0).
-  virtual Status AddSamples(const std::string& stream, uint32_t dim,
-                            const float* rows, size_t n) = 0;
+  virtual Status AddSamples(const std::string& stream, uint32_t dim, const float* rows,
+                            size_t n) = 0;
 
   // The stream's reservoir; NOT_FOUND when it has none.
-  virtual Status LoadReservoir(const std::string& stream,
-                               Baseline* baseline) = 0;
+  virtual Status LoadReservoir(const std::string& stream, Baseline* baseline) = 0;
 
   // Forgets the stream's reservoir (for a new dimension, or to start a
   // fresh baseline after a drift). OK when it had none.
@@ -300,8 +292,7 @@ class Store {
 
   // Up to `limit` (1..kMaxQueryLimit) anomalies with id > after_id, by id,
   // into *rows (replaced). INVALID_ARGUMENT for a limit out of range.
-  virtual Status AnomaliesAfter(int64_t after_id, int64_t limit,
-                                std::vector<AnomalyRow>* rows) = 0;
+  virtual Status AnomaliesAfter(int64_t after_id, int64_t limit, std::vector<AnomalyRow>* rows) = 0;
 
   // In one transaction: saves `checkpoint` and appends *notifications to
   // the outbox, setting their ids (increasing, never reused) and a zero

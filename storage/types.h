@@ -35,9 +35,10 @@ struct AnomalyRow {
 // Which of an anomaly's two times a query filters and orders on.
 enum class TimeField { kEvent, kScored };
 
-// Order of a page: newest first (by the query's TimeField) or highest score
-// first. Ties are broken by id, newest first, so the order is total.
-enum class AnomalyOrder { kTimeDesc, kScoreDesc };
+// Order of a page: newest first (by the query's TimeField), highest score
+// first, or oldest first (for catching up, e.g. `anomalyctl tail --since`).
+// Ties are broken by id, in the same direction, so the order is total.
+enum class AnomalyOrder { kTimeDesc, kScoreDesc, kTimeAsc };
 
 // The most rows one page may hold.
 inline constexpr int64_t kMaxQueryLimit = 10000;
@@ -120,9 +121,8 @@ struct Baseline {
 
 // Which anomalies Store::Prune deletes. Ages are by scored time.
 struct RetentionPolicy {
-  int64_t max_age_us =
-      0;                 // delete rows scored before now - max_age; 0: no limit
-  int64_t max_rows = 0;  // then keep only the newest max_rows; 0: no limit
+  int64_t max_age_us = 0;  // delete rows scored before now - max_age; 0: no limit
+  int64_t max_rows = 0;    // then keep only the newest max_rows; 0: no limit
   // Rows per transaction: small enough that a writer waiting for the lock
   // (or the daemon's own next batch) is not held up for long. Default 2,000
   // takes a few milliseconds.
@@ -141,14 +141,14 @@ struct AlertCheckpoint {
 
 // One notification waiting to be delivered to one sink (the alert outbox).
 struct OutboxRow {
-  int64_t id = 0;          // assigned on append; also the delivery id sinks see
-  std::string sink;        // which receiver: "alertmanager", "webhook:0", ...
-  int64_t created_us = 0;  // 0 on append: "now"
-  uint32_t attempts = 0;   // failed deliveries so far
+  int64_t id = 0;               // assigned on append; also the delivery id sinks see
+  std::string sink;             // which receiver: "alertmanager", "webhook:0", ...
+  int64_t created_us = 0;       // 0 on append: "now"
+  uint32_t attempts = 0;        // failed deliveries so far
   int64_t next_attempt_us = 0;  // not before this time
-  bool dead = false;       // given up (a dead letter): kept, never retried
-  std::string last_error;  // why the last attempt failed; "" before any
-  std::string payload;     // the request body, as the sink takes it
+  bool dead = false;            // given up (a dead letter): kept, never retried
+  std::string last_error;       // why the last attempt failed; "" before any
+  std::string payload;          // the request body, as the sink takes it
 };
 
 }  // namespace anomalyd

@@ -43,7 +43,7 @@ _anomalyctl() {
 
   case $prev in
     --device) mapfile -t COMPREPLY < <(compgen -W "auto cpu cuda cuda:0" -- "$cur"); return ;;
-    --order) mapfile -t COMPREPLY < <(compgen -W "time score" -- "$cur"); return ;;
+    --order) mapfile -t COMPREPLY < <(compgen -W "time score oldest" -- "$cur"); return ;;
     --format) mapfile -t COMPREPLY < <(compgen -W "table json csv" -- "$cur"); return ;;
     --method) mapfile -t COMPREPLY < <(compgen -W "pot quantile fixed" -- "$cur"); return ;;
     --model)
@@ -81,7 +81,7 @@ _anomalyctl() {
     calibrate) opts="--stream --method --contamination --risk --value --force" ;;
     reload) opts="" ;;
     cancel) opts="--stream --wait" ;;
-    tail) opts="--stream -n" ;;
+    tail) opts="--stream -n --since" ;;
     keygen) opts="--out --name" ;;
     *) return ;;
   esac

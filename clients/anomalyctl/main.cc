@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
   auto* min_score = q->add_option("--min-score", query.min_score, "Only scores >= this");
   q->add_option("--limit", query.limit, "Rows per page (default: the daemon's)");
   q->add_option("--cursor", query.cursor, "Continue after a previous page");
-  q->add_option("--order", query.order, "time | score")->capture_default_str();
+  q->add_option("--order", query.order, "time (newest first) | score | oldest")
+      ->capture_default_str();
   q->add_option("--format", query.format, "table | json | csv")->capture_default_str();
   q->add_flag("--all", query.all, "Follow the cursor to the last page");
 
@@ -134,11 +135,13 @@ int main(int argc, char** argv) {
   cn->add_option("--stream", cancel_stream, "Stream")->capture_default_str();
   cn->add_flag("--wait", cancel_wait, "Return once the training has stopped");
 
-  std::string tail_stream;
+  std::string tail_stream, tail_since;
   int64_t tail_count = 0;
   auto* tl = app.add_subcommand("tail", "Print alerts as they are published");
   tl->add_option("--stream", tail_stream, "Only this stream");
   tl->add_option("-n", tail_count, "Stop after this many (0: never)");
+  tl->add_option("--since", tail_since,
+                 "First print the stored anomalies scored since this time (as query --since)");
 
   std::string keygen_dir, keygen_name;
   auto* kg =
@@ -199,7 +202,7 @@ int main(int argc, char** argv) {
   } else if (*cn) {
     result = ctl::RunCancel(ep, cancel_stream, cancel_wait);
   } else if (*tl) {
-    result = ctl::RunTail(ep, tail_stream, tail_count);
+    result = ctl::RunTail(ep, tail_stream, tail_since, tail_count);
   }
   if (!result.ok()) {
     std::cerr << "anomalyctl: " << result.ToString() << "\n";

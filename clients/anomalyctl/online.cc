@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -191,8 +192,10 @@ Status RunQuery(const Endpoints& e, const QueryArgs& a) {
   }
   if (a.order == "score")
     q->set_order(pb::HIGHEST_SCORE_FIRST);
+  else if (a.order == "oldest")
+    q->set_order(pb::OLDEST_FIRST);
   else if (a.order != "time")
-    return Status::InvalidArgument("--order must be time or score");
+    return Status::InvalidArgument("--order must be time, score or oldest");
   q->set_limit(a.limit);
   q->set_cursor(a.cursor);
   if (a.format == "csv") {
@@ -422,7 +425,19 @@ Status RunCancel(const Endpoints& e, const std::string& stream, bool wait) {
                                              " ms after the cancel (--timeout-ms)");
 }
 
-Status RunTail(const Endpoints& e, const std::string& stream, int64_t count) {
+namespace {
+
+void PrintTailLine(const pb::Anomaly& an) {
+  std::printf("%-24s %-12s %-24s %10s %10s %4u\n", Iso(an.scored_time_us()).c_str(),
+              an.stream().c_str(), an.record_id().c_str(), G(an.score()).c_str(),
+              G(an.threshold()).c_str(), an.model_version());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+Status RunTail(const Endpoints& e, const std::string& stream, const std::string& since,
+               int64_t count) {
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::linger, 0);
@@ -432,17 +447,43 @@ Status RunTail(const Endpoints& e, const std::string& stream, int64_t count) {
   std::printf("%-24s %-12s %-24s %10s %10s %4s\n", "SCORED", "STREAM", "RECORD", "SCORE",
               "THRESHOLD", "VER");
   std::fflush(stdout);
-  for (int64_t seen = 0; count <= 0 || seen < count;) {
+  int64_t seen = 0;
+  int64_t caught_up_to = 0;  // the highest anomaly id the catch-up printed
+  if (!since.empty()) {
+    pb::Request req;
+    pb::QueryRequest* q = req.mutable_query();
+    int64_t t = 0;
+    ANOMALYD_RETURN_IF_ERROR(ParseTime(since, WallMicros(), &t).WithContext("--since"));
+    // Subscribed first, queried second: an alert published after the
+    // subscription took hold is either in the pages (committed before the
+    // query read) or arrives live. The subscription reaches the daemon a
+    // moment after connect.
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    q->set_since_us(t);
+    q->set_stream(stream);
+    q->set_order(pb::OLDEST_FIRST);
+    Client client(ctx, e.score, std::chrono::milliseconds(e.timeout_ms), e.curve);
+    for (;;) {
+      pb::Response resp;
+      ANOMALYD_RETURN_IF_ERROR(client.Call(req, &resp));
+      for (const pb::Anomaly& an : resp.query().anomalies()) {
+        PrintTailLine(an);
+        caught_up_to = std::max(caught_up_to, an.id());
+        if (count > 0 && ++seen >= count) return Status::OK();
+      }
+      if (resp.query().next_cursor().empty()) break;
+      q->set_cursor(resp.query().next_cursor());
+    }
+  }
+  while (count <= 0 || seen < count) {
     zmq::message_t topic, body;
     if (!sub.recv(topic) || !sub.recv(body)) continue;
     pb::Alert a;
     if (!a.ParseFromArray(body.data(), static_cast<int>(body.size()))) continue;
     if (!stream.empty() && a.stream() != stream) continue;  // prefix match only
-    const pb::Anomaly& an = a.anomaly();
-    std::printf("%-24s %-12s %-24s %10s %10s %4u\n", Iso(an.scored_time_us()).c_str(),
-                an.stream().c_str(), an.record_id().c_str(), G(an.score()).c_str(),
-                G(an.threshold()).c_str(), an.model_version());
-    std::fflush(stdout);
+    // Already printed by the catch-up (an unstored anomaly has id 0).
+    if (a.anomaly().id() != 0 && a.anomaly().id() <= caught_up_to) continue;
+    PrintTailLine(a.anomaly());
     ++seen;
   }
   return Status::OK();

@@ -24,9 +24,9 @@ Status RunStatus(const Endpoints& e, bool json);
 // Writes the columns of csv_out.h's ScoreColumns (daemon = true) to `out`.
 struct OnlineScoreArgs {
   std::string data = "-";
-  std::string out = "-";   // "-": stdout
+  std::string out = "-";  // "-": stdout
   std::string stream = "default";
-  size_t batch = 1024;     // records per request
+  size_t batch = 1024;  // records per request
   bool contributions = false;
 };
 Status RunOnlineScore(const Endpoints& e, const OnlineScoreArgs& args);
@@ -38,9 +38,9 @@ struct QueryArgs {
   bool has_min_score = false;
   uint32_t limit = 0;
   std::string cursor;
-  std::string order = "time";   // time | score
-  std::string format = "table"; // table | json | csv
-  bool all = false;             // follow cursors to the end
+  std::string order = "time";    // time | score
+  std::string format = "table";  // table | json | csv
+  bool all = false;              // follow cursors to the end
   bool event_time = false;
 };
 Status RunQuery(const Endpoints& e, const QueryArgs& args);
@@ -73,7 +73,13 @@ Status RunReload(const Endpoints& e);
 // `wait`, returns once the training has stopped. NOT_FOUND when the stream
 // is not training.
 Status RunCancel(const Endpoints& e, const std::string& stream, bool wait);
-Status RunTail(const Endpoints& e, const std::string& stream, int64_t count);
+// Prints alerts as the alerts endpoint publishes them. With `since` (any
+// form ParseTime takes), first the stored anomalies scored since then,
+// oldest first, from the score endpoint; live alerts already printed are
+// skipped (by anomaly id), so the catch-up and the live part neither
+// repeat nor leave a gap. Stops after `count` (0: never).
+Status RunTail(const Endpoints& e, const std::string& stream, const std::string& since,
+               int64_t count);
 
 }  // namespace anomalyd::ctl
 

@@ -46,7 +46,8 @@ contamination = 0.02
 risk = 0.0001
 initial_quantile = 0.95
 value = 3.5
-)", "t.toml", &c));
+)",
+                        "t.toml", &c));
   const TrainOptions& t = c.train;
   EXPECT_EQ(t.model.hidden, (std::vector<uint32_t>{32, 16}));
   EXPECT_EQ(t.model.latent, 4u);
@@ -76,13 +77,14 @@ value = 3.5
 }
 
 TEST(ConfigTest, ReadsEveryNormaliserName) {
-  const std::pair<const char*, pb::NormaliserKind> names[] = {
-      {"standard", pb::STANDARD}, {"minmax", pb::MINMAX}, {"robust", pb::ROBUST},
-      {"quantile", pb::QUANTILE_NORMAL}, {"auto", pb::AUTO_QUANTILE}};
+  const std::pair<const char*, pb::NormaliserKind> names[] = {{"standard", pb::STANDARD},
+                                                              {"minmax", pb::MINMAX},
+                                                              {"robust", pb::ROBUST},
+                                                              {"quantile", pb::QUANTILE_NORMAL},
+                                                              {"auto", pb::AUTO_QUANTILE}};
   for (const auto& [name, kind] : names) {
     Config c;
-    ASSERT_OK(ParseConfig(std::string("[model]\nnormaliser = \"") + name + "\"\n",
-                          "t.toml", &c));
+    ASSERT_OK(ParseConfig(std::string("[model]\nnormaliser = \"") + name + "\"\n", "t.toml", &c));
     EXPECT_EQ(c.train.model.normaliser, kind) << name;
   }
 }
@@ -96,7 +98,8 @@ server_secret_key = "/k/server.key_secret"
 clients_dir = "/k/clients"
 control_clients_dir = "/k/admins"
 endpoints = ["score", "control"]
-)", "t.toml", &c));
+)",
+                        "t.toml", &c));
   EXPECT_TRUE(c.auth.enabled);
   EXPECT_EQ(c.auth.server_secret_key, "/k/server.key_secret");
   EXPECT_EQ(c.auth.clients_dir, "/k/clients");
@@ -125,8 +128,7 @@ TEST(ConfigTest, ErrorsNameTheKey) {
       {"[auth]\nenabled = true\nserver_secret_key = \"s\"\n", "auth.clients_dir"},
       {"[auth]\nendpoints = [\"metrics\"]\n", "auth.endpoints"},
       {"[auth]\nendpoints = \"score\"\n", "auth.endpoints"},
-      {"[storage]\npath = \"/a.db\"\nurl = \"sqlite:///b.db\"\n",
-       "storage.path and storage.url"},
+      {"[storage]\npath = \"/a.db\"\nurl = \"sqlite:///b.db\"\n", "storage.path and storage.url"},
       {"[storage]\nurl = 3\n", "storage.url"},
   };
   for (const Case& c : cases) {
@@ -218,9 +220,10 @@ TEST(ConfigTest, ShippedConfigShowsTheDefaults) {
 
 TEST(ConfigTest, StreamAlertShapingOverridesTheDefaults) {
   Config c;
-  ASSERT_OK(ParseConfig("[alerts]\nmin_count = 5\nresolve_after_s = 60\n"
-                        "[streams.a]\n[streams.b.alerts]\nmin_count = 2\ngroup_by = \"feature\"\n",
-                        "test", &c));
+  ASSERT_OK(
+      ParseConfig("[alerts]\nmin_count = 5\nresolve_after_s = 60\n"
+                  "[streams.a]\n[streams.b.alerts]\nmin_count = 2\ngroup_by = \"feature\"\n",
+                  "test", &c));
   EXPECT_EQ(c.streams["a"].alerts.min_count, 5u);
   EXPECT_EQ(c.streams["b"].alerts.min_count, 2u);
   EXPECT_EQ(c.streams["b"].alerts.group_by, "feature");
@@ -251,8 +254,8 @@ TEST(ConfigTest, BadAlertKeysNameTheKey) {
 
 // --state-dir is pasted into an override: any path must survive it.
 TEST(ConfigTest, TomlStringKeepsAnyPathVerbatim) {
-  for (const std::string path : {"plain", "a\"b", "tab\there", "back\\slash", "nl\nx",
-                                  "\x01ctl", "caf\xc3\xa9"}) {
+  for (const std::string path :
+       {"plain", "a\"b", "tab\there", "back\\slash", "nl\nx", "\x01ctl", "caf\xc3\xa9"}) {
     Config c;
     ASSERT_OK(ParseConfig("", "test", &c, {"daemon.state_dir=" + TomlString(path)}));
     EXPECT_EQ(c.daemon.state_dir, path);

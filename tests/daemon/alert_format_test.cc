@@ -39,8 +39,7 @@ TEST(AlertFormatTest, AlertmanagerBodyIsAnArrayOfOnePostableAlert) {
   ASSERT_EQ(body.front(), '[');
   ASSERT_EQ(body.back(), ']');
   pb::AlertmanagerAlert a;
-  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(body.substr(1, body.size() - 2), &a)
-                  .ok())
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(body.substr(1, body.size() - 2), &a).ok())
       << body;
   EXPECT_EQ(a.labels().at("alertname"), kAlertName);
   EXPECT_EQ(a.labels().at("stream"), "web \"edge\"");

@@ -26,8 +26,8 @@ AnomalyRow Row(const std::string& stream, int64_t t_s, double score = 10,
 
 const std::vector<std::string> kNames = {"cpu", "latency", "errors"};
 
-AlertShaping Shaping(uint32_t min_count = 1, double min_duration_s = 0,
-                     double resolve_after_s = 60, double renotify_every_s = 0) {
+AlertShaping Shaping(uint32_t min_count = 1, double min_duration_s = 0, double resolve_after_s = 60,
+                     double renotify_every_s = 0) {
   AlertShaping s;
   s.min_count = min_count;
   s.min_duration_s = min_duration_s;

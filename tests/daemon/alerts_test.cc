@@ -260,11 +260,11 @@ TEST_F(AlertsTest, FloodIsOneAlertThatResolvesAfterTheHysteresis) {
   EXPECT_NE(am_got.front().body.find("\"status\":\"firing\""), std::string::npos);
 
   const std::string m = Metrics();
-  EXPECT_NE(m.find("anomalyd_alert_deliveries_total{receiver=\"webhook:0\",outcome=\"delivered\"} 2"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find("anomalyd_alert_deliveries_total{receiver=\"webhook:0\",outcome=\"delivered\"} 2"),
+      std::string::npos)
       << m;
-  EXPECT_NE(m.find("anomalyd_alert_notifications_total{status=\"resolved\"} 1"),
-            std::string::npos);
+  EXPECT_NE(m.find("anomalyd_alert_notifications_total{status=\"resolved\"} 1"), std::string::npos);
   EXPECT_NE(m.find("anomalyd_alert_outbox_notifications 0"), std::string::npos);
   EXPECT_EQ(daemon_->Stop(), 0);
 }
@@ -316,7 +316,7 @@ TEST_F(AlertsTest, SigkillMidSendThenRetriesDeliverEverything) {
     std::unique_lock<std::mutex> l(mu);
     if (!restarted) {
       cv.wait(l, [&] { return release; });  // hold the daemon mid-send
-      return 200;                            // too late: its sender is gone
+      return 200;                           // too late: its sender is gone
     }
     return ++after_restart <= 2 ? 503 : 200;
   });

@@ -92,6 +92,8 @@ TEST(StoreCodec, CursorsRoundTrip) {
       c.time_us = t;
       c.id = std::numeric_limits<int64_t>::max();
       cases.push_back(c);
+      c.order = AnomalyOrder::kTimeAsc;  // oldest first
+      cases.push_back(c);
     }
   }
   for (const Cursor& c : cases) {
@@ -122,7 +124,8 @@ TEST(StoreCodec, MalformedCursorsAreInvalidArgument) {
       "e1.a.1",
       "e2.5.1",
       "q1.5.1",
-      "E1.5.1",
+      "X1.5.1",
+      "E1.a.1",
       "e1.+5.1",
       "e1.5.1 ",
       " e1.5.1",

@@ -34,16 +34,14 @@ struct Backend {
 
 const Backend kBackends[] = {
     {"sqlite",
-     [](const TempDir& dir, const StoreOptions& options,
-        std::unique_ptr<Store>* store) {
+     [](const TempDir& dir, const StoreOptions& options, std::unique_ptr<Store>* store) {
        StoreSpec spec;
        spec.url = SqliteUrl(dir.file("contract.db"));
        spec.options = options;
        return OpenStore(spec, store);
      }},
     {"memory",
-     [](const TempDir&, const StoreOptions& options,
-        std::unique_ptr<Store>* store) {
+     [](const TempDir&, const StoreOptions& options, std::unique_ptr<Store>* store) {
        *store = std::make_unique<MemoryStore>(options);
        return Status::OK();
      }},
@@ -71,8 +69,7 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
 
   // Anomalies stored (MemoryStore has no queries).
   std::vector<AnomalyRow> Stored() {
-    if (auto* m = dynamic_cast<MemoryStore*>(store_.get()))
-      return m->anomalies();
+    if (auto* m = dynamic_cast<MemoryStore*>(store_.get())) return m->anomalies();
     std::vector<AnomalyRow> out;
     AnomalyQuery q;
     q.limit = kMaxQueryLimit;
@@ -93,8 +90,7 @@ class StoreContract : public ::testing::TestWithParam<Backend> {
 };
 
 TEST_P(StoreContract, InsertSetsIdsAndScoredTime) {
-  std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2),
-                                   MakeAnomaly(3)};
+  std::vector<AnomalyRow> batch = {MakeAnomaly(1), MakeAnomaly(2), MakeAnomaly(3)};
   batch[1].scored_time_us = 0;  // "now"
   ASSERT_OK(store_->InsertAnomalies(&batch));
   EXPECT_GT(batch[0].id, 0);
@@ -164,15 +160,12 @@ TEST_P(StoreContract, ReservoirKeepsAtMostItsCapacity) {
 
 TEST_P(StoreContract, ReservoirRejectsBadSamples) {
   std::vector<float> rows = {1, 2, 3, 4, 5, 6};
-  EXPECT_EQ(store_->AddSamples("s", 0, rows.data(), 1).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->AddSamples("s", 0, rows.data(), 1).code(), pb::INVALID_ARGUMENT);
   ASSERT_OK(store_->AddSamples("s", 2, rows.data(), 3));
   // Another dimension: INVALID_ARGUMENT until the reservoir is cleared.
-  EXPECT_EQ(store_->AddSamples("s", 3, rows.data(), 2).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->AddSamples("s", 3, rows.data(), 2).code(), pb::INVALID_ARGUMENT);
   rows[4] = std::numeric_limits<float>::infinity();
-  EXPECT_EQ(store_->AddSamples("s", 2, rows.data(), 3).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->AddSamples("s", 2, rows.data(), 3).code(), pb::INVALID_ARGUMENT);
   Baseline b;
   ASSERT_OK(store_->LoadReservoir("s", &b));
   EXPECT_EQ(b.seen, 3u);  // the failed calls added nothing
@@ -281,8 +274,7 @@ TEST_P(StoreContract, AlertCheckpointAndOutboxSurviveReopen) {
   EXPECT_GT(more[0].id, add[2].id);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreContract,
-                         ::testing::ValuesIn(kBackends),
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::ValuesIn(kBackends),
                          [](const ::testing::TestParamInfo<Backend>& info) {
                            return std::string(info.param.name);
                          });

@@ -51,8 +51,7 @@ class MemoryStore final : public Store {
   };
 
   explicit MemoryStore(StoreOptions options = StoreOptions())
-      : options_(options),
-        clock_(options.clock != nullptr ? options.clock : SystemClock()) {}
+      : options_(options), clock_(options.clock != nullptr ? options.clock : SystemClock()) {}
 
   // The next `times` calls of `op` return `status` and change nothing.
   void FailNext(Op op, Status status, int times = 1) {
@@ -104,10 +103,9 @@ class MemoryStore final : public Store {
       ANOMALYD_RETURN_IF_ERROR(Enter(Op::kInsertAnomalies));
       for (size_t i = 0; i < batch->size(); ++i) {
         const AnomalyRow& r = (*batch)[i];
-        if (std::isnan(r.score) || std::isnan(r.reconstruction) ||
-            std::isnan(r.kl) || std::isnan(r.threshold)) {
-          return Status::InvalidArgument("anomaly " + std::to_string(i) +
-                                         " has a NaN");
+        if (std::isnan(r.score) || std::isnan(r.reconstruction) || std::isnan(r.kl) ||
+            std::isnan(r.threshold)) {
+          return Status::InvalidArgument("anomaly " + std::to_string(i) + " has a NaN");
         }
       }
       hook = before_commit_;
@@ -128,8 +126,8 @@ class MemoryStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     if (deleted != nullptr) *deleted = 0;
     ANOMALYD_RETURN_IF_ERROR(Enter(Op::kPrune));
-    if (p.batch_rows < 1 || p.batch_rows > 1'000'000 || p.max_age_us < 0 ||
-        p.max_rows < 0 || p.max_batches < 0) {
+    if (p.batch_rows < 1 || p.batch_rows > 1'000'000 || p.max_age_us < 0 || p.max_rows < 0 ||
+        p.max_batches < 0) {
       return Status::InvalidArgument("bad retention policy");
     }
     // Oldest scored time first, then lowest id.
@@ -138,20 +136,17 @@ class MemoryStore final : public Store {
     std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
       const AnomalyRow& x = anomalies_[a];
       const AnomalyRow& y = anomalies_[b];
-      return std::make_pair(x.scored_time_us, x.id) <
-             std::make_pair(y.scored_time_us, y.id);
+      return std::make_pair(x.scored_time_us, x.id) < std::make_pair(y.scored_time_us, y.id);
     });
     const int64_t cutoff = clock_->NowMicros() - p.max_age_us;
-    const int64_t budget = p.max_batches > 0
-                               ? p.max_batches * p.batch_rows
-                               : std::numeric_limits<int64_t>::max();
+    const int64_t budget =
+        p.max_batches > 0 ? p.max_batches * p.batch_rows : std::numeric_limits<int64_t>::max();
     std::vector<bool> gone(anomalies_.size(), false);
     int64_t n = 0;
     int64_t left = static_cast<int64_t>(anomalies_.size());
     for (size_t i : order) {
       if (n == budget) break;
-      const bool old =
-          p.max_age_us > 0 && anomalies_[i].scored_time_us < cutoff;
+      const bool old = p.max_age_us > 0 && anomalies_[i].scored_time_us < cutoff;
       const bool excess = p.max_rows > 0 && left > p.max_rows;
       if (!old && !excess) break;
       gone[i] = true;
@@ -182,8 +177,7 @@ class MemoryStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     ANOMALYD_RETURN_IF_ERROR(Enter(Op::kAppendThreshold));
     if (std::isnan(t->value) || !models_.count({t->stream, t->model_version})) {
-      return Status::InvalidArgument(
-          "threshold of an unregistered model, or NaN");
+      return Status::InvalidArgument("threshold of an unregistered model, or NaN");
     }
     t->id = ++last_threshold_id_;
     if (t->time_us == 0) t->time_us = clock_->NowMicros();
@@ -195,9 +189,8 @@ class MemoryStore final : public Store {
     std::lock_guard<std::mutex> l(mu_);
     const ThresholdRow* best = nullptr;
     for (const ThresholdRow& r : thresholds_) {
-      if (r.stream == stream &&
-          (best == nullptr || std::make_pair(r.time_us, r.id) >=
-                                  std::make_pair(best->time_us, best->id))) {
+      if (r.stream == stream && (best == nullptr || std::make_pair(r.time_us, r.id) >=
+                                                        std::make_pair(best->time_us, best->id))) {
         best = &r;
       }
     }
@@ -213,8 +206,7 @@ class MemoryStore final : public Store {
   }
   Status QuickCheck() override { return Status::OK(); }
 
-  Status AddSamples(const std::string& stream, uint32_t dim, const float* rows,
-                    size_t n) override {
+  Status AddSamples(const std::string& stream, uint32_t dim, const float* rows, size_t n) override {
     std::lock_guard<std::mutex> l(mu_);
     ANOMALYD_RETURN_IF_ERROR(Enter(Op::kAddSamples));
     if (dim == 0) return Status::InvalidArgument("sample dimension 0");
@@ -232,8 +224,7 @@ class MemoryStore final : public Store {
       // Algorithm R: the m-th record takes slot m while there is room,
       // else a uniform slot in [0, m] when that is below the capacity.
       const uint64_t m = r.seen;
-      const uint64_t slot =
-          m < k ? m : Mix(options_.reservoir_seed ^ m) % (m + 1);
+      const uint64_t slot = m < k ? m : Mix(options_.reservoir_seed ^ m) % (m + 1);
       if (slot >= k) continue;
       std::vector<float> v(rows + i * dim, rows + (i + 1) * dim);
       if (slot < r.slots.size())
@@ -267,47 +258,28 @@ class MemoryStore final : public Store {
 
   // ---- Not needed by the writer: not supported ---------------------------
 
-  Status QueryAnomalies(const AnomalyQuery&, AnomalyPage*) override {
+  Status QueryAnomalies(const AnomalyQuery&, AnomalyPage*) override { return Unsupported(); }
+  Status ExplainQuery(const AnomalyQuery&, std::string*) override { return Unsupported(); }
+  Status CountByBucket(int64_t, int64_t, int64_t, TimeField, std::vector<BucketCount>*) override {
     return Unsupported();
   }
-  Status ExplainQuery(const AnomalyQuery&, std::string*) override {
-    return Unsupported();
-  }
-  Status CountByBucket(int64_t, int64_t, int64_t, TimeField,
-                       std::vector<BucketCount>*) override {
-    return Unsupported();
-  }
-  Status ActivateModel(const std::string&, uint32_t) override {
-    return Unsupported();
-  }
-  Status ActiveModel(const std::string&, ModelRow*) override {
-    return Unsupported();
-  }
-  Status ListModels(const std::string&, std::vector<ModelRow>*) override {
-    return Unsupported();
-  }
+  Status ActivateModel(const std::string&, uint32_t) override { return Unsupported(); }
+  Status ActiveModel(const std::string&, ModelRow*) override { return Unsupported(); }
+  Status ListModels(const std::string&, std::vector<ModelRow>*) override { return Unsupported(); }
   Status ActiveModels(std::vector<ModelRow>*) override { return Unsupported(); }
   Status AllModels(std::vector<ModelRow>*) override { return Unsupported(); }
-  Status NextModelVersion(const std::string&, uint32_t*) override {
-    return Unsupported();
-  }
-  Status ReserveModelVersion(const std::string&, uint32_t*) override {
-    return Unsupported();
-  }
+  Status NextModelVersion(const std::string&, uint32_t*) override { return Unsupported(); }
+  Status ReserveModelVersion(const std::string&, uint32_t*) override { return Unsupported(); }
   Status CompleteCandidate(const ModelRow&) override { return Unsupported(); }
-  Status DeleteCandidate(const std::string&, uint32_t) override {
-    return Unsupported();
-  }
+  Status DeleteCandidate(const std::string&, uint32_t) override { return Unsupported(); }
   Status DeleteUnfinishedCandidates(int64_t* deleted) override {
     if (deleted != nullptr) *deleted = 0;
     return Unsupported();
   }
-  Status SetBundlePath(const std::string&, uint32_t,
-                       const std::string&) override {
+  Status SetBundlePath(const std::string&, uint32_t, const std::string&) override {
     return Unsupported();
   }
-  Status ThresholdHistory(const std::string&, int64_t,
-                          std::vector<ThresholdRow>*) override {
+  Status ThresholdHistory(const std::string&, int64_t, std::vector<ThresholdRow>*) override {
     return Unsupported();
   }
 
@@ -316,8 +288,7 @@ class MemoryStore final : public Store {
     *cp = checkpoint_;
     return Status::OK();
   }
-  Status AnomaliesAfter(int64_t after_id, int64_t limit,
-                        std::vector<AnomalyRow>* rows) override {
+  Status AnomaliesAfter(int64_t after_id, int64_t limit, std::vector<AnomalyRow>* rows) override {
     std::lock_guard<std::mutex> l(mu_);
     if (limit < 1 || limit > kMaxQueryLimit) return Status::InvalidArgument("limit");
     rows->clear();
@@ -374,9 +345,7 @@ class MemoryStore final : public Store {
     std::vector<std::vector<float>> slots;
   };
 
-  static Status Unsupported() {
-    return Status(pb::INTERNAL, "not supported by MemoryStore");
-  }
+  static Status Unsupported() { return Status(pb::INTERNAL, "not supported by MemoryStore"); }
   // SplitMix64's finaliser: a stateless draw, so batching does not matter.
   static uint64_t Mix(uint64_t x) {
     x += 0x9e3779b97f4a7c15ULL;

@@ -36,10 +36,8 @@ int64_t TimeOf(const AnomalyRow& a, TimeField f) {
 
 bool Matches(const AnomalyQuery& q, const AnomalyRow& a) {
   const int64_t t = TimeOf(a, q.time_field);
-  return (!q.since_us || t >= *q.since_us) &&
-         (!q.until_us || t < *q.until_us) &&
-         (!q.stream || a.stream == *q.stream) &&
-         (!q.min_score || a.score >= *q.min_score) &&
+  return (!q.since_us || t >= *q.since_us) && (!q.until_us || t < *q.until_us) &&
+         (!q.stream || a.stream == *q.stream) && (!q.min_score || a.score >= *q.min_score) &&
          (!q.model_version || a.model_version == *q.model_version);
 }
 
@@ -49,6 +47,7 @@ bool Before(const AnomalyQuery& q, const AnomalyRow& a, const AnomalyRow& b) {
     if (a.score != b.score) return a.score > b.score;
   } else {
     const int64_t ta = TimeOf(a, q.time_field), tb = TimeOf(b, q.time_field);
+    if (q.order == AnomalyOrder::kTimeAsc) return ta != tb ? ta < tb : a.id < b.id;
     if (ta != tb) return ta > tb;
   }
   return a.id > b.id;
@@ -56,13 +55,10 @@ bool Before(const AnomalyQuery& q, const AnomalyRow& a, const AnomalyRow& b) {
 
 std::vector<int64_t> Expected(AnomalyQuery q, std::vector<AnomalyRow> rows) {
   rows.erase(
-      std::remove_if(rows.begin(), rows.end(),
-                     [&](const AnomalyRow& a) { return !Matches(q, a); }),
+      std::remove_if(rows.begin(), rows.end(), [&](const AnomalyRow& a) { return !Matches(q, a); }),
       rows.end());
   std::sort(rows.begin(), rows.end(),
-            [&](const AnomalyRow& a, const AnomalyRow& b) {
-              return Before(q, a, b);
-            });
+            [&](const AnomalyRow& a, const AnomalyRow& b) { return Before(q, a, b); });
   std::vector<int64_t> ids;
   for (const AnomalyRow& a : rows) ids.push_back(a.id);
   return ids;
@@ -101,7 +97,7 @@ TEST_F(StoreQuery, EveryFilterCombinationMatchesBruteForce) {
   int combos = 0;
   for (int mask = 0; mask < 32; ++mask) {
     for (AnomalyOrder order :
-         {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc}) {
+         {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc, AnomalyOrder::kTimeAsc}) {
       for (TimeField field : {TimeField::kEvent, TimeField::kScored}) {
         AnomalyQuery q;
         if (mask & 1) q.since_us = 20'000;
@@ -116,14 +112,14 @@ TEST_F(StoreQuery, EveryFilterCombinationMatchesBruteForce) {
         std::vector<int64_t> want = Expected(q, rows_);
         ASSERT_FALSE(want.empty()) << mask;
         EXPECT_EQ(AllPages(store_.get(), q, &pages), want)
-            << "mask " << mask << " order " << static_cast<int>(order)
-            << " field " << static_cast<int>(field);
+            << "mask " << mask << " order " << static_cast<int>(order) << " field "
+            << static_cast<int>(field);
         EXPECT_EQ(pages, std::max<int>(1, (want.size() + 6) / 7));
         ++combos;
       }
     }
   }
-  EXPECT_EQ(combos, 128);
+  EXPECT_EQ(combos, 192);
 }
 
 TEST_F(StoreQuery, OnePageHoldsEverythingWhenLimitIsLarge) {
@@ -145,7 +141,7 @@ TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
   std::mt19937 rng(11);
   int next_i = 1000;
   for (AnomalyOrder order :
-       {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc}) {
+       {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc, AnomalyOrder::kTimeAsc}) {
     AnomalyQuery q;
     q.order = order;
     q.limit = 9;
@@ -165,8 +161,7 @@ TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
       // New rows: newer, older, and tied with the last row on its key.
       const AnomalyRow& last = seen.back();
       std::vector<AnomalyRow> fresh = TieHeavyRows(4, rng());
-      for (AnomalyRow& a : fresh)
-        a.record_id = "new" + std::to_string(next_i++);
+      for (AnomalyRow& a : fresh) a.record_id = "new" + std::to_string(next_i++);
       fresh[0].event_time_us = last.event_time_us;
       fresh[0].score = last.score;
       fresh[1].event_time_us = 1'000'000;
@@ -194,8 +189,8 @@ TEST_F(StoreQuery, PagingWithInsertsNeitherSkipsNorRepeats) {
 
 // A row's size as AnomalyQuery::max_bytes counts it (types.h).
 int64_t WireBytes(const AnomalyRow& a) {
-  int64_t n = 64 + a.record_id.size() + a.stream.size() +
-              4 * (a.features.size() + a.contributions.size());
+  int64_t n =
+      64 + a.record_id.size() + a.stream.size() + 4 * (a.features.size() + a.contributions.size());
   for (const auto& [k, v] : a.labels) n += k.size() + v.size();
   return n;
 }
@@ -212,8 +207,7 @@ TEST(StoreQueryBytes, ByteBoundedPagesNeitherSkipNorRepeat) {
   std::vector<AnomalyRow> rows = TieHeavyRows(250, /*seed=*/3);
   std::mt19937 rng(5);
   for (size_t i = 0; i < rows.size(); ++i) {
-    rows[i].record_id =
-        "big" + std::to_string(i) + std::string(rng() % 6000, 'x');
+    rows[i].record_id = "big" + std::to_string(i) + std::string(rng() % 6000, 'x');
     if (i % 7 == 0) rows[i].labels.push_back({"note", std::string(900, 'n')});
   }
   ASSERT_OK(store->InsertAnomalies(&rows));
@@ -222,7 +216,7 @@ TEST(StoreQueryBytes, ByteBoundedPagesNeitherSkipNorRepeat) {
 
   int checked = 0;
   for (AnomalyOrder order :
-       {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc}) {
+       {AnomalyOrder::kTimeDesc, AnomalyOrder::kScoreDesc, AnomalyOrder::kTimeAsc}) {
     for (TimeField field : {TimeField::kEvent, TimeField::kScored}) {
       for (int64_t max_bytes : {int64_t{1}, int64_t{5000}, int64_t{40000}}) {
         for (int64_t limit : {int64_t{4}, int64_t{100}}) {
@@ -235,9 +229,8 @@ TEST(StoreQueryBytes, ByteBoundedPagesNeitherSkipNorRepeat) {
             if (filtered) q.stream = "b";
             SCOPED_TRACE(::testing::Message()
                          << "order " << static_cast<int>(order) << " field "
-                         << static_cast<int>(field) << " max_bytes "
-                         << max_bytes << " limit " << limit << " filtered "
-                         << filtered);
+                         << static_cast<int>(field) << " max_bytes " << max_bytes << " limit "
+                         << limit << " filtered " << filtered);
             const std::vector<int64_t> want = Expected(q, rows);
             std::vector<int64_t> got;
             for (int pages = 0; pages <= 1000; ++pages) {
@@ -270,7 +263,7 @@ TEST(StoreQueryBytes, ByteBoundedPagesNeitherSkipNorRepeat) {
       }
     }
   }
-  EXPECT_EQ(checked, 48);
+  EXPECT_EQ(checked, 72);
 }
 
 TEST_F(StoreQuery, NoByteBoundIsTheDefaultAndNegativeIsRejected) {
@@ -292,12 +285,10 @@ TEST_F(StoreQuery, NoByteBoundIsTheDefaultAndNegativeIsRejected) {
 
 TEST_F(StoreQuery, RejectsBadLimitsRangesAndCursors) {
   AnomalyPage page;
-  for (int64_t limit :
-       {int64_t{0}, int64_t{-1}, kMaxQueryLimit + 1, int64_t{1} << 40}) {
+  for (int64_t limit : {int64_t{0}, int64_t{-1}, kMaxQueryLimit + 1, int64_t{1} << 40}) {
     AnomalyQuery q;
     q.limit = limit;
-    EXPECT_EQ(store_->QueryAnomalies(q, &page).code(), pb::INVALID_ARGUMENT)
-        << limit;
+    EXPECT_EQ(store_->QueryAnomalies(q, &page).code(), pb::INVALID_ARGUMENT) << limit;
   }
   AnomalyQuery q;
   q.since_us = 10;
@@ -312,16 +303,13 @@ TEST_F(StoreQuery, RejectsBadLimitsRangesAndCursors) {
   AnomalyQuery by_score;
   by_score.order = AnomalyOrder::kScoreDesc;
   by_score.cursor = time_cursor;
-  EXPECT_EQ(store_->QueryAnomalies(by_score, &page).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->QueryAnomalies(by_score, &page).code(), pb::INVALID_ARGUMENT);
   AnomalyQuery by_scored = by_time;
   by_scored.time_field = TimeField::kScored;
   by_scored.cursor = time_cursor;
-  EXPECT_EQ(store_->QueryAnomalies(by_scored, &page).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->QueryAnomalies(by_scored, &page).code(), pb::INVALID_ARGUMENT);
   by_time.cursor = "garbage";
-  EXPECT_EQ(store_->QueryAnomalies(by_time, &page).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->QueryAnomalies(by_time, &page).code(), pb::INVALID_ARGUMENT);
   // A well-formed cursor past every row is simply the end.
   by_time.cursor = "e1.-999999999.1";
   ASSERT_OK(store_->QueryAnomalies(by_time, &page));
@@ -351,10 +339,8 @@ TEST_F(StoreQuery, CountByBucketMatchesBruteForce) {
     }
   }
   std::vector<BucketCount> got;
-  EXPECT_EQ(store_->CountByBucket(0, 10, 0, TimeField::kEvent, &got).code(),
-            pb::INVALID_ARGUMENT);
-  EXPECT_EQ(store_->CountByBucket(10, 10, 5, TimeField::kEvent, &got).code(),
-            pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->CountByBucket(0, 10, 0, TimeField::kEvent, &got).code(), pb::INVALID_ARGUMENT);
+  EXPECT_EQ(store_->CountByBucket(10, 10, 5, TimeField::kEvent, &got).code(), pb::INVALID_ARGUMENT);
 }
 
 TEST(StoreQueryBuckets, TimesBeforeEpochFloorToTheirBucket) {
@@ -369,8 +355,7 @@ TEST(StoreQueryBuckets, TimesBeforeEpochFloorToTheirBucket) {
   }
   ASSERT_OK(store->InsertAnomalies(&rows));
   std::vector<BucketCount> got;
-  ASSERT_OK(
-      store->CountByBucket(-10'000, 10'000, 1000, TimeField::kEvent, &got));
+  ASSERT_OK(store->CountByBucket(-10'000, 10'000, 1000, TimeField::kEvent, &got));
   ASSERT_EQ(got.size(), 4u);
   EXPECT_EQ(got[0].bucket_start_us, -3000);
   EXPECT_EQ(got[1].bucket_start_us, -1000);
@@ -395,41 +380,34 @@ TEST_F(StoreQuery, QueryPlansUseIndexes) {
   q.until_us = 2;
   cases.push_back({"event time range", q, "INDEX anomalies_event ("});
   q.min_score = 3;
-  cases.push_back(
-      {"event time range + min score", q, "INDEX anomalies_event ("});
+  cases.push_back({"event time range + min score", q, "INDEX anomalies_event ("});
   q.cursor = "e1.5.5";
   cases.push_back({"... next page", q, "INDEX anomalies_event ("});
   q.cursor.clear();
   q.time_field = TimeField::kScored;
-  cases.push_back(
-      {"scored time range + min score", q, "INDEX anomalies_scored ("});
+  cases.push_back({"scored time range + min score", q, "INDEX anomalies_scored ("});
   q.time_field = TimeField::kEvent;
   q.stream = "s";
-  cases.push_back({"stream + time range + min score", q,
-                   "INDEX anomalies_stream (stream=? AND"});
+  cases.push_back({"stream + time range + min score", q, "INDEX anomalies_stream (stream=? AND"});
   AnomalyQuery s;
   s.order = AnomalyOrder::kScoreDesc;
   s.since_us = 1;
   s.until_us = 2;
   s.min_score = 3;
-  cases.push_back(
-      {"top scores in a range", s, "COVERING INDEX anomalies_event ("});
+  cases.push_back({"top scores in a range", s, "COVERING INDEX anomalies_event ("});
   s.cursor = "x1.4000000000000000.5";
   cases.push_back({"... next page", s, "COVERING INDEX anomalies_event ("});
   s.stream = "s";
-  cases.push_back({"top scores of a stream", s,
-                   "COVERING INDEX anomalies_stream (stream=? AND"});
+  cases.push_back({"top scores of a stream", s, "COVERING INDEX anomalies_stream (stream=? AND"});
   for (const Case& c : cases) {
     std::string plan;
     ASSERT_OK(store_->ExplainQuery(c.q, &plan));
-    EXPECT_NE(plan.find(std::string("SEARCH anomalies USING ") + c.search),
-              std::string::npos)
+    EXPECT_NE(plan.find(std::string("SEARCH anomalies USING ") + c.search), std::string::npos)
         << c.name << ":\n"
         << plan;
     EXPECT_EQ(plan.find("SCAN"), std::string::npos) << c.name << ":\n" << plan;
     if (c.q.order == AnomalyOrder::kTimeDesc) {
-      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << c.name << ":\n"
-                                                             << plan;
+      EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << c.name << ":\n" << plan;
     }
   }
 }

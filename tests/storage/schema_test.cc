@@ -26,8 +26,8 @@ std::string ReadFile(const std::string& path) {
 
 // Creates `path` from the SQL text fixture of schema version 1.
 void LoadV1Fixture(const std::string& path) {
-  const std::string sql = ReadFile(std::string(ANOMALYD_SOURCE_DIR) +
-                                   "/tests/storage/fixtures/schema_v1.sql");
+  const std::string sql =
+      ReadFile(std::string(ANOMALYD_SOURCE_DIR) + "/tests/storage/fixtures/schema_v1.sql");
   ASSERT_FALSE(sql.empty());
   sqlite::Db db;
   ASSERT_OK(db.Open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
@@ -65,8 +65,7 @@ TEST(StoreSchema, FreshDatabaseIsAtCurrentVersion) {
                      "SELECT value FROM meta WHERE key = "
                      "'schema_version'"),
             std::to_string(SqliteStore::CurrentSchemaVersion()));
-  EXPECT_EQ(RawQuery(path, "PRAGMA application_id"),
-            std::to_string(schema::kApplicationId));
+  EXPECT_EQ(RawQuery(path, "PRAGMA application_id"), std::to_string(schema::kApplicationId));
   EXPECT_EQ(RawQuery(path, "PRAGMA journal_mode"), "wal");
 }
 
@@ -74,8 +73,7 @@ TEST(StoreSchema, FixtureIsTheVersion1Schema) {
   TempDir dir;
   LoadV1Fixture(dir.file("fixture.db"));
   sqlite::Db db;
-  ASSERT_OK(
-      db.Open(dir.file("v1.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
+  ASSERT_OK(db.Open(dir.file("v1.db"), SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE));
   ASSERT_OK(schema::CreateAtVersion(&db, 1));
   EXPECT_EQ(SchemaOf(dir.file("fixture.db")), SchemaOf(dir.file("v1.db")));
 }

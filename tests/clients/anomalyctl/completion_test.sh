@@ -70,7 +70,7 @@ done
 expect "csv json table" anomalyctl query --format ""
 expect "csv" anomalyctl query --format = c
 expect "quantile" anomalyctl calibrate --method q
-expect "score time" anomalyctl --endpoint tcp://h:1 query --order ""
+expect "oldest score time" anomalyctl --endpoint tcp://h:1 query --order ""
 expect "rollback" anomalyctl models --stream demo ""
 expect "status" anomalyctl --endpoint score st
 expect "--contributions --control" anomalyctl score --co
