@@ -133,6 +133,13 @@ Status AlertShaper::LoadState(const std::string& state) {
   return Status::OK();
 }
 
+void AlertShaper::Refresh(Notification* n) const {
+  if (n->resolved) return;
+  auto it = open_.find(Key{n->incident.stream(), n->incident.feature()});
+  if (it == open_.end() || it->second.id() != n->incident.id()) return;
+  n->incident = it->second;
+}
+
 size_t AlertShaper::pending() const {
   return std::count_if(open_.begin(), open_.end(),
                        [](const auto& kv) { return !kv.second.firing(); });

@@ -65,6 +65,11 @@ class AlertShaper {
   // CORRUPT when it does not parse.
   Status LoadState(const std::string& state);
 
+  // Brings a firing notification made earlier in this pass up to date with
+  // its incident as it stands now (count, worst record), when still open:
+  // a burst read in one pass is told whole, not as its first record.
+  void Refresh(Notification* n) const;
+
   size_t pending() const;
   size_t firing() const;
 

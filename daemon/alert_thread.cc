@@ -177,6 +177,7 @@ bool AlertSender::Shape(int64_t now, bool* more) {
       }
     }
     shaper_.Tick(now, &notes);
+    for (AlertShaper::Notification& n : notes) shaper_.Refresh(&n);
   }
   *more = s.ok() && static_cast<int64_t>(rows.size()) == kReadBatch;
   std::string state = s.ok() ? shaper_.SaveState() : before;

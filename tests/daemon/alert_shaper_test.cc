@@ -58,6 +58,18 @@ TEST(AlertShaperTest, AFloodIsOneIncident) {
   EXPECT_EQ(out.size(), 2u);
 }
 
+TEST(AlertShaperTest, RefreshTellsTheWholeBurst) {
+  AlertShaper shaper(Shaping(), {});
+  std::vector<AlertShaper::Notification> out;
+  for (int i = 0; i < 25; ++i) shaper.Observe(Row("s", 100, 10 + i), kNames, &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].incident.count(), 1u);
+  shaper.Refresh(&out[0]);
+  EXPECT_EQ(out[0].incident.count(), 25u);
+  EXPECT_EQ(out[0].incident.max_score(), 34);
+  EXPECT_EQ(out[0].at_us, 100 * kSec);  // still when it fired
+}
+
 TEST(AlertShaperTest, FiresOnlyAfterMinCountAndMinDuration) {
   AlertShaper shaper(Shaping(/*min_count=*/3, /*min_duration_s=*/10), {});
   std::vector<AlertShaper::Notification> out;

@@ -226,7 +226,7 @@ TEST_F(AlertsTest, FloodIsOneAlertThatResolvesAfterTheHysteresis) {
   Alertmanager am(dir_.path(), hooks.url("/am"));
   ASSERT_TRUE(am.WaitReady()) << "Alertmanager did not start";
   StartDaemon("alertmanager_url = \"" + am.url() + "\"\nwebhooks = [\"" + hooks.url("/hook") +
-              "\"]\nresolve_after_s = 3\n");
+              "\"]\nresolve_after_s = 5\n");
   Flood(500, "a");
   ASSERT_TRUE(WaitFor([&] { return am.Alerts().values_size() == 1; }, 20)) << daemon_->Log();
   const google::protobuf::ListValue alerts = am.Alerts();
@@ -269,12 +269,13 @@ TEST_F(AlertsTest, FloodIsOneAlertThatResolvesAfterTheHysteresis) {
   EXPECT_EQ(daemon_->Stop(), 0);
 }
 
-// A receiver that cannot be reached: attempts are retried with backoff,
-// then the notification becomes a dead letter; scoring never waits on it.
-TEST_F(AlertsTest, UnreachableReceiverRetriesThenDeadLetters) {
+// An Alertmanager that cannot be reached: attempts are retried with
+// backoff, then the notification becomes a dead letter; scoring never
+// waits on it.
+TEST_F(AlertsTest, UnreachableAlertmanagerRetriesThenDeadLetters) {
   const int closed = FreePort();  // nothing listens there
-  StartDaemon("webhooks = [\"http://127.0.0.1:" + std::to_string(closed) +
-              "/x\"]\nmax_attempts = 3\nretry_initial_s = 0.1\nretry_max_s = 0.2\n"
+  StartDaemon("alertmanager_url = \"http://127.0.0.1:" + std::to_string(closed) +
+              "\"\nmax_attempts = 3\nretry_initial_s = 0.1\nretry_max_s = 0.2\n"
               "timeout_s = 0.5\n");
   const auto t0 = Clock::now();
   Flood(100, "u");
@@ -283,7 +284,7 @@ TEST_F(AlertsTest, UnreachableReceiverRetriesThenDeadLetters) {
       [&] { return Metrics().find("anomalyd_alert_dead_letters 1") != std::string::npos; }, 30))
       << Metrics();
   const std::string m = Metrics();
-  EXPECT_NE(m.find("anomalyd_alert_deliveries_total{receiver=\"webhook:0\",outcome=\"failed\"} 3"),
+  EXPECT_NE(m.find("anomalyd_alert_deliveries_total{receiver=\"alertmanager\",outcome=\"failed\"} 3"),
             std::string::npos)
       << m;
   // Scoring went on meanwhile.
@@ -299,6 +300,25 @@ TEST_F(AlertsTest, UnreachableReceiverRetriesThenDeadLetters) {
   ASSERT_OK(store->CountOutbox(&pending, &dead));
   EXPECT_EQ(pending, 0);
   EXPECT_EQ(dead, 1);
+}
+
+// Records scored in the first seconds after a freshly trained model
+// serves (here the start-up training) join no incident.
+TEST_F(AlertsTest, NoAlertsJustAfterARetrain) {
+  Receiver hooks;
+  StartDaemon("webhooks = [\"" + hooks.url("/hook") + "\"]\n[streams.default.alerts]\n" +
+              "suppress_after_retrain_s = 600\n");
+  Flood(50, "s");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Metrics().find("anomalyd_alert_records_skipped_total{reason=\"retrain\"} 50") !=
+               std::string::npos;
+      },
+      20))
+      << Metrics();
+  EXPECT_TRUE(hooks.got("/hook").empty());
+  EXPECT_NE(Metrics().find("anomalyd_alert_incidents{state=\"firing\"} 0"), std::string::npos);
+  EXPECT_EQ(daemon_->Stop(), 0);
 }
 
 // SIGKILL while a notification is in flight, a receiver that then fails

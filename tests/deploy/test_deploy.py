@@ -107,7 +107,7 @@ class RulesTest(unittest.TestCase):
 
     def test_the_rule_reader_finds_every_rule(self):
         exprs = rule_exprs()
-        self.assertEqual(len(exprs), 7, exprs)
+        self.assertEqual(len(exprs), 8, exprs)
         self.assertTrue(any("anomalyd_records_scored_total" in e for e in exprs), exprs)
 
 
@@ -141,6 +141,10 @@ alerts = "{ep['alerts']}"
 metrics = "tcp://127.0.0.1:{cls.port}"
 [training]
 max_epochs = 20
+[alerts]
+# A receiver nobody listens on: the anomalyd_alert_* series are exported.
+webhooks = ["http://127.0.0.1:{free_port()}/hook"]
+max_attempts = 1
 [streams.demo]
 baseline = "{base}"
 """)
