@@ -119,8 +119,11 @@ for f in "${expected[@]}"; do
   grep -qxF "$f" <<<"$listed" || fail "dpkg -L $pkg lacks $f"
   [[ -f $f ]] || fail "$f is not installed"
 done
-dpkg-query -W -f='${Conffiles}\n' "$pkg" | grep -q '^ /etc/anomalyd/anomalyd.toml [0-9a-f]\{32\}$' ||
-  fail "/etc/anomalyd/anomalyd.toml is not a conffile: $(dpkg-query -W -f='${Conffiles}' "$pkg")"
+# (Outputs are read whole before grep -q: under pipefail a writer that
+# outlives grep's match would fail the pipe.)
+conffiles=$(dpkg-query -W -f='${Conffiles}\n' "$pkg")
+grep -q '^ /etc/anomalyd/anomalyd.toml [0-9a-f]\{32\}$' <<<"$conffiles" ||
+  fail "/etc/anomalyd/anomalyd.toml is not a conffile: $conffiles"
 grep -qxF 'ExecStart=/usr/sbin/anomalyd --config /etc/anomalyd/anomalyd.toml --state-dir /var/lib/anomalyd' \
   /usr/lib/systemd/system/anomalyd.service || fail "the installed unit's ExecStart= is not the /usr one"
 # As installed, the unit names files that exist (verify checks ExecStart=).
@@ -137,7 +140,7 @@ trap 'purge; rm -rf "$control" "$work"' EXIT
 (cd "$work" && /usr/sbin/anomalyd --config /etc/anomalyd/anomalyd.toml --check-config) ||
   fail "anomalyd --check-config on the installed config"
 [[ -z $(ls -A "$work") ]] || fail "--check-config created $(ls -A "$work")"
-anomalyctl --help | grep -q retrain || fail "anomalyctl --help"
+help=$(anomalyctl --help) && grep -q retrain <<<"$help" || fail "anomalyctl --help"
 if command -v man >/dev/null; then
   for page in anomalyctl anomalyd anomalyd.toml; do
     where=$(man -w "$page" 2>&1) || fail "man -w $page: $where"
