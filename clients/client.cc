@@ -59,32 +59,52 @@ bool Client::HandshakeRefused() {
   }
 }
 
+Client::Wait Client::WaitFor(short events, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return Wait::kTimedOut;
+    zmq::pollitem_t items[] = {{socket_->handle(), 0, events, 0},
+                               {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
+    const int count = monitor_ ? 2 : 1;
+    if (zmq::poll(items, count, left) == 0) return Wait::kTimedOut;
+    if (count == 2 && (items[1].revents & ZMQ_POLLIN) && HandshakeRefused()) {
+      return Wait::kRefused;
+    }
+    if (items[0].revents & events) return Wait::kReady;
+  }
+}
+
+Status Client::TimedOut(const char* what) {
+  Reconnect();
+  return Status::IoError(std::string(what) + " " + endpoint_ + " within " +
+                         std::to_string(timeout_.count()) + " ms");
+}
+
+Status Client::Refused() {
+  Reconnect();
+  return Status(pb::UNAUTHENTICATED,
+                endpoint_ + " refused this client's key (CURVE): it is not on the endpoint's " +
+                    "allow-list");
+}
+
 Status Client::Call(pb::Request request, pb::Response* response) {
   const uint64_t id = next_id_++;
   request.set_request_id(id);
   const std::string payload = request.SerializeAsString();
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
   try {
-    socket_->send(zmq::buffer(payload), zmq::send_flags::none);
-    const auto deadline = std::chrono::steady_clock::now() + timeout_;
+    // Never a blocking send: with no connection to take the request (the
+    // server refused our key) or a full queue, it would outlast any deadline.
+    while (!socket_->send(zmq::buffer(payload), zmq::send_flags::dontwait)) {
+      const Wait w = WaitFor(ZMQ_POLLOUT, deadline);
+      if (w == Wait::kRefused) return Refused();
+      if (w == Wait::kTimedOut) return TimedOut("request not sent to");
+    }
     for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      zmq::pollitem_t items[] = {
-          {socket_->handle(), 0, ZMQ_POLLIN, 0},
-          {monitor_ ? monitor_->handle() : nullptr, 0, ZMQ_POLLIN, 0}};
-      const int count = monitor_ ? 2 : 1;
-      if (left.count() <= 0 || zmq::poll(items, count, left) == 0) {
-        Reconnect();
-        return Status::IoError("no reply from " + endpoint_ + " within " +
-                               std::to_string(timeout_.count()) + " ms");
-      }
-      if (count == 2 && (items[1].revents & ZMQ_POLLIN) && HandshakeRefused()) {
-        Reconnect();
-        return Status(pb::UNAUTHENTICATED,
-                      endpoint_ + " refused this client's key (CURVE): it is not "
-                      "on the endpoint's allow-list");
-      }
-      if (!(items[0].revents & ZMQ_POLLIN)) continue;
+      const Wait w = WaitFor(ZMQ_POLLIN, deadline);
+      if (w == Wait::kRefused) return Refused();
+      if (w == Wait::kTimedOut) return TimedOut("no reply from");
       zmq::message_t msg;
       if (!socket_->recv(msg, zmq::recv_flags::dontwait)) continue;
       if (!response->ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {

@@ -5,6 +5,9 @@
 // (the zguide's "Lazy Pirate"), so a late reply can never be taken for the
 // answer to a later request. With CURVE keys the socket encrypts and
 // authenticates itself to the server (an endpoint with [auth] on).
+// No call blocks past its timeout, sending included: a DEALER whose CURVE
+// handshake the server refused has no connection left, and libzmq does not
+// retry it, so a blocking send on it would wait forever.
 // Not thread-safe: one Client per thread.
 #ifndef ANOMALYD_CLIENTS_CLIENT_H_
 #define ANOMALYD_CLIENTS_CLIENT_H_
@@ -34,20 +37,31 @@ class Client {
          CurveClientKeys curve = {});
 
   // Sends `request` (its request_id is set by the client) and waits for the
-  // reply. Transport failures are IO_ERROR (timeout: "no reply within ...");
-  // with CURVE keys, a server that refuses this client's key (ZAP) is
-  // UNAUTHENTICATED as soon as the handshake fails, not after the timeout.
-  // A reply that carries an error is returned as that error (its code and
-  // message), with *response still filled.
+  // reply, all within the timeout. Transport failures are IO_ERROR (timeout:
+  // "no reply from ... within ...", or "... not sent within ..." when the
+  // request could not even be queued); with CURVE keys, a server that
+  // refuses this client's key (ZAP) is UNAUTHENTICATED as soon as the
+  // handshake fails, not after the timeout. After either the socket is
+  // reopened. A reply that carries an error is returned as that error (its
+  // code and message), with *response still filled.
   Status Call(pb::Request request, pb::Response* response);
 
   const std::string& endpoint() const { return endpoint_; }
 
  private:
+  enum class Wait { kReady, kTimedOut, kRefused };
+
   void Reconnect();
   // Whether the monitor reported that the server refused our key; reads
   // the events waiting on it.
   bool HandshakeRefused();
+  // Polls the socket for `events` (ZMQ_POLLIN or ZMQ_POLLOUT), and the
+  // monitor with it, until `deadline`: kReady once the socket is ready,
+  // kRefused as soon as the server refused our key, kTimedOut otherwise.
+  Wait WaitFor(short events, std::chrono::steady_clock::time_point deadline);
+  // The errors of Call, each after a Reconnect.
+  Status TimedOut(const char* what);
+  Status Refused();
 
   zmq::context_t& ctx_;
   std::string endpoint_;

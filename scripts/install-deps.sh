@@ -35,6 +35,10 @@ TEST_PACKAGES=(
   prometheus-alertmanager
   # The manual pages (groff -ww, man --warnings).
   groff-base man-db
+  # The Debian package (tests/deploy/deb_test.sh): lintian checks it, and
+  # dpkg-shlibdeps (dpkg-dev, which build-essential brings) finds its
+  # dependencies.
+  lintian
 )
 for arg in "$@"; do
   case "$arg" in

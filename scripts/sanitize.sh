@@ -13,10 +13,11 @@ kind=${1:?$usage}
 shift
 jobs=${JOBS:-2}
 # Left out under both: DaemonOverloadTest bounds the daemon's RSS, which
-# shadow memory and ASan's quarantine inflate several times over; and
+# shadow memory and ASan's quarantine inflate several times over;
 # systemd_sandbox_run runs the daemon under strace, where LeakSanitizer
-# cannot work.
-exclude='^(DaemonOverloadTest\.|systemd_sandbox_run$)'
+# cannot work; and deb_package would package and install the instrumented
+# binaries (it checks the packaging, not the code).
+exclude='^(DaemonOverloadTest\.|systemd_sandbox_run$|deb_package$)'
 case "$kind" in
   asan)
     sanitize=address,undefined

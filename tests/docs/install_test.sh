@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `cmake --install` puts the manual pages and the bash completion where man
-# and bash-completion look for them (GNUInstallDirs), beside the programs.
+# and bash-completion look for them (GNUInstallDirs), beside the programs
+# and the wire contract (share/anomalyd/anomalyd.proto).
 #   install_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
@@ -10,7 +11,7 @@ DESTDIR=$dest cmake --install "$build" --prefix /usr >/dev/null
 status=0
 for f in usr/share/man/man1/anomalyctl.1 usr/share/man/man5/anomalyd.toml.5 \
          usr/share/man/man8/anomalyd.8 usr/share/bash-completion/completions/anomalyctl \
-         usr/bin/anomalyctl usr/sbin/anomalyd; do
+         usr/bin/anomalyctl usr/sbin/anomalyd usr/share/anomalyd/anomalyd.proto; do
   if [[ ! -f $dest/$f ]]; then
     echo "FAIL: cmake --install did not install /$f" >&2
     status=1

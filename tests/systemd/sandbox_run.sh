@@ -186,8 +186,10 @@ flagged=$(actl score --stream sbx --data "$work/records.csv" |
 stored=$(actl query --stream sbx --limit 1000 --format csv | tail -n +2 | wc -l)
 [ "$stored" -eq "$flagged" ] || fail "$flagged flagged but $stored stored"
 actl reload || fail "reload"
-curl -sf "http://127.0.0.1:${ports[4]}/metrics" | grep -q 'anomalyd_records_scored_total{stream="sbx"} 200' ||
-  fail "metrics"
+# Read whole before grep: under pipefail, `curl | grep -q` fails whenever
+# grep exits at its match before curl has written the rest (EPIPE, rc 23).
+metrics=$(curl -sf "http://127.0.0.1:${ports[4]}/metrics") || fail "GET /metrics"
+grep -q 'anomalyd_records_scored_total{stream="sbx"} 200' <<<"$metrics" || fail "metrics"
 actl status
 kill -TERM "$daemon_pid"
 rc=0
