@@ -284,8 +284,9 @@ TEST_F(AlertsTest, UnreachableAlertmanagerRetriesThenDeadLetters) {
       [&] { return Metrics().find("anomalyd_alert_dead_letters 1") != std::string::npos; }, 30))
       << Metrics();
   const std::string m = Metrics();
-  EXPECT_NE(m.find("anomalyd_alert_deliveries_total{receiver=\"alertmanager\",outcome=\"failed\"} 3"),
-            std::string::npos)
+  EXPECT_NE(
+      m.find("anomalyd_alert_deliveries_total{receiver=\"alertmanager\",outcome=\"failed\"} 3"),
+      std::string::npos)
       << m;
   // Scoring went on meanwhile.
   Flood(10, "v");
