@@ -115,6 +115,17 @@ class DaemonTest(unittest.TestCase):
         seen = [a["record_id"] for a in alerts]
         self.assertEqual(sorted(seen), sorted(flagged))
 
+        # tail(since_us=...): the stored ones first, oldest first, then live.
+        caught = self.client.tail("demo", since_us=start_us - 1, count=len(flagged) + 1,
+                                  timeout_ms=5000)
+        first = [next(caught) for _ in flagged]
+        self.assertEqual({a["record_id"] for a in first}, flagged)
+        times = [a["scored_time_us"] for a in first]
+        self.assertEqual(times, sorted(times))
+        live = anomalous_array(self.rng, 1)
+        self.client.score(live, stream="demo", ids=["live"])
+        self.assertEqual(next(caught)["record_id"], "live")
+
     def test_2b_score_columns(self):
         x = np.vstack([normal_array(self.rng, 50), anomalous_array(self.rng, 3)])
         per_record = self.client.score(x, stream="demo", contributions=True)

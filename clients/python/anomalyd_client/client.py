@@ -110,7 +110,8 @@ class AnomalydError(Exception):
         return pb.ErrorCode.Value(self.code_name)
 
 
-_ORDERS = {"time": pb.NEWEST_FIRST, "score": pb.HIGHEST_SCORE_FIRST}
+_ORDERS = {"time": pb.NEWEST_FIRST, "score": pb.HIGHEST_SCORE_FIRST,
+           "oldest": pb.OLDEST_FIRST}
 
 
 def _score_result(r, contributions):
@@ -593,8 +594,9 @@ class Client:
     def query(self, since_us=None, until_us=None, stream=None, min_score=None,
               limit=None, order="time", cursor=None, by_event_time=False,
               model_version=None):
-        """Stored anomalies, newest first (order="time") or highest score
-        first (order="score"), asked of the score endpoint. Returns
+        """Stored anomalies, newest first (order="time"), highest score
+        first (order="score") or oldest first (order="oldest"), asked of the
+        score endpoint. Returns
         (anomalies, next_cursor): anomalies a Rows list of dicts (id,
         record_id, stream, event_time_us, scored_time_us, score,
         reconstruction, kl, threshold, model_version, features,
@@ -751,15 +753,17 @@ class Client:
 
     # -- alerts ---------------------------------------------------------
 
-    def tail(self, stream="", count=None, timeout_ms=None):
+    def tail(self, stream="", count=None, timeout_ms=None, since_us=None):
         """Alerts as they are published: a generator of anomaly dicts.
 
         The subscription is made when tail() is called, not at the first
         next(), so alerts for records scored after this call are not missed
         (allow ZeroMQ a moment to connect first). stream="" follows every
-        stream. Ends after `count` alerts, or when none came for timeout_ms
-        (None: waits forever). to_dataframe(list(...)) of it makes a
-        DataFrame."""
+        stream. With since_us (microseconds since the epoch), the stored
+        anomalies scored since then come first, oldest first, and live
+        alerts already yielded by that catch-up are skipped (by id). Ends
+        after `count` alerts, or when none came for timeout_ms (None: waits
+        forever). to_dataframe(list(...)) of it makes a DataFrame."""
         if not self._alerts:
             raise ValueError("this client has no alerts endpoint")
         sub = self._ctx.socket(zmq.SUB)
@@ -768,12 +772,29 @@ class Client:
             sub.setsockopt(option, value)
         sub.setsockopt(zmq.SUBSCRIBE, stream.encode())
         sub.connect(self._alerts)
-        return self._tail(sub, stream, count, timeout_ms)
+        return self._tail(sub, stream, count, timeout_ms, since_us)
 
-    @staticmethod
-    def _tail(sub, stream, count, timeout_ms):
+    def _catch_up(self, stream, since_us):
+        cursor = None
+        while True:
+            rows, cursor = self.query(since_us=since_us, stream=stream or None,
+                                      order="oldest", cursor=cursor)
+            yield from rows
+            if cursor is None:
+                return
+
+    def _tail(self, sub, stream, count, timeout_ms, since_us):
         seen = 0
+        caught_up_to = 0
         try:
+            if since_us is not None:
+                time.sleep(0.2)  # let the subscription reach the daemon first
+                for a in self._catch_up(stream, since_us):
+                    if count is not None and seen >= count:
+                        return
+                    caught_up_to = max(caught_up_to, a["id"])
+                    seen += 1
+                    yield a
             while count is None or seen < count:
                 if not sub.poll(timeout_ms if timeout_ms is not None else -1):
                     return
@@ -787,6 +808,8 @@ class Client:
                     continue
                 if stream and alert.stream != stream:
                     continue  # ZeroMQ subscriptions match prefixes
+                if 0 < alert.anomaly.id <= caught_up_to:
+                    continue  # yielded by the catch-up
                 seen += 1
                 yield _anomaly(alert.anomaly)
         finally:
