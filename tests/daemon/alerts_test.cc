@@ -136,15 +136,17 @@ class Alertmanager {
         20);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  // The alerts Alertmanager holds now (GET /api/v2/alerts), as JSON values.
-  google::protobuf::ListValue Alerts() const {
-    google::protobuf::ListValue list;
+  // The alerts Alertmanager holds now (GET /api/v2/alerts): the JSON text
+  // (alerts_json) and how many there are.
+  std::string AlertsJson() const {
     httplib::Client c("127.0.0.1", port_);
     auto r = c.Get("/api/v2/alerts");
-    if (r && r->status == 200) {
-      (void)google::protobuf::util::JsonStringToMessage(r->body, &list);
-    }
-    return list;
+    return r && r->status == 200 ? r->body : "";
+  }
+  int CountAlerts() const {
+    google::protobuf::ListValue list;
+    if (!google::protobuf::util::JsonStringToMessage(AlertsJson(), &list).ok()) return -1;
+    return list.values_size();
   }
 
  private:
@@ -152,12 +154,6 @@ class Alertmanager {
   int port_ = 0;
   pid_t pid_ = -1;
 };
-
-std::string Label(const google::protobuf::Value& alert, const std::string& name) {
-  const auto& labels = alert.struct_value().fields().at("labels").struct_value().fields();
-  auto it = labels.find(name);
-  return it == labels.end() ? "" : it->second.string_value();
-}
 
 pb::AlertNotification Parse(const Received& r) {
   pb::AlertNotification n;
@@ -228,11 +224,11 @@ TEST_F(AlertsTest, FloodIsOneAlertThatResolvesAfterTheHysteresis) {
   StartDaemon("alertmanager_url = \"" + am.url() + "\"\nwebhooks = [\"" + hooks.url("/hook") +
               "\"]\nresolve_after_s = 5\n");
   Flood(500, "a");
-  ASSERT_TRUE(WaitFor([&] { return am.Alerts().values_size() == 1; }, 20)) << daemon_->Log();
-  const google::protobuf::ListValue alerts = am.Alerts();
-  ASSERT_EQ(alerts.values_size(), 1);
-  EXPECT_EQ(Label(alerts.values(0), "alertname"), kAlertName);
-  EXPECT_EQ(Label(alerts.values(0), "stream"), "default");
+  ASSERT_TRUE(WaitFor([&] { return am.CountAlerts() == 1; }, 20)) << daemon_->Log();
+  const std::string alerts = am.AlertsJson();
+  EXPECT_NE(alerts.find(std::string("\"alertname\":\"") + kAlertName + "\""), std::string::npos)
+      << alerts;
+  EXPECT_NE(alerts.find("\"stream\":\"default\""), std::string::npos) << alerts;
 
   // Resolved once 3 s pass without a flagged record.
   ASSERT_TRUE(WaitFor([&] { return hooks.got("/hook").size() >= 2; }, 30)) << daemon_->Log();
