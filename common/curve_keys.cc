@@ -13,6 +13,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/secret_file.h"
+
 namespace anomalyd {
 namespace {
 
@@ -63,21 +65,6 @@ Status WriteNewFile(const std::string& path, mode_t mode, const std::string& tex
   return Status::OK();
 }
 
-// Whether `path` is a credential that systemd handed to this service
-// (LoadCredential=): a regular file directly in $CREDENTIALS_DIRECTORY.
-// systemd makes it mode 0400 and either owns it by the service's user or
-// keeps it root's with an ACL entry that lets the service's user read it;
-// stat then shows the ACL mask in the group bits (mode 0440) although no
-// group can read it. Nobody can write it: the folder is mounted read-only.
-bool IsSystemdCredential(const std::string& path) {
-  namespace fs = std::filesystem;
-  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
-  if (dir == nullptr || *dir == '\0') return false;
-  const fs::path folder = (fs::path(dir) / "").lexically_normal().parent_path();
-  struct stat st;
-  return fs::path(path).lexically_normal().parent_path() == folder &&
-         ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
 
 }  // namespace
 

@@ -1,9 +1,8 @@
 #include "daemon/metrics_http.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
-#include <fstream>
+
+#include "common/secret_file.h"
 
 namespace anomalyd {
 namespace {
@@ -51,26 +50,7 @@ std::string Header(const std::string& head, const std::string& name) {
 }  // namespace
 
 Status ReadMetricsToken(const std::string& path, std::string* token) {
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    return Status::IoError("auth.metrics_token_file: cannot read " + path);
-  }
-  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-    return Status::InvalidArgument("auth.metrics_token_file: " + path +
-                                   " is accessible by group or others (chmod 600 it)");
-  }
-  std::ifstream in(path);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
-    return Status::IoError("auth.metrics_token_file: cannot read " + path);
-  }
-  const size_t b = line.find_first_not_of(" \t\r");
-  const size_t e = line.find_last_not_of(" \t\r");
-  if (b == std::string::npos) {
-    return Status::InvalidArgument("auth.metrics_token_file: " + path + " is empty");
-  }
-  *token = line.substr(b, e - b + 1);
-  return Status::OK();
+  return ReadSecretLine(path, token).WithContext("auth.metrics_token_file");
 }
 
 std::string MetricsHttpResponse(const std::string& request, const std::string& peer,

@@ -23,9 +23,8 @@ struct MetricsAccess {
   std::vector<std::string> allow;   // source addresses; empty = any
 };
 
-// Reads the bearer token from `path` (first line, surrounding whitespace
-// trimmed). INVALID_ARGUMENT when it is empty, or the file is readable or
-// writable by group or others; IO_ERROR when it cannot be read.
+// Reads the bearer token from `path`: ReadSecretLine (common/secret_file.h),
+// its errors prefixed "auth.metrics_token_file".
 Status ReadMetricsToken(const std::string& path, std::string* token);
 
 // The whole HTTP response to `request` (the bytes the client sent) from

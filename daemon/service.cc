@@ -8,6 +8,7 @@
 #include <future>
 
 #include "common/clock.h"
+#include "common/secret_file.h"
 #include "daemon/convert.h"
 #include "daemon/notify.h"
 #include "daemon/store_spec.h"
@@ -23,8 +24,7 @@ Status AlertSenderOptionsFrom(const Config& config, AlertSenderOptions* o) {
   char host[256] = {};
   if (gethostname(host, sizeof host - 1) == 0) o->instance = host;
   if (!config.alerts.webhook_secret_file.empty()) {
-    // The same rules as the metrics token: one line, owner-only file.
-    ANOMALYD_RETURN_IF_ERROR(ReadMetricsToken(config.alerts.webhook_secret_file, &o->webhook_secret)
+    ANOMALYD_RETURN_IF_ERROR(ReadSecretLine(config.alerts.webhook_secret_file, &o->webhook_secret)
                                  .WithContext("alerts.webhook_secret_file"));
   }
   return Status::OK();
