@@ -7,8 +7,16 @@
 // finite scores. Any failed check, error reply, unknown id or lost reply is
 // an error, and any error makes the exit status 1.
 //
+// --protocol raw drives the benchmark suite's Python peer (bench/peer/)
+// with the same rows instead: a request is one frame of raw little-endian
+// float32, batch x dim, and its reply one frame of batch x 3 float32
+// (reconstruction, kl, score). The frames carry no request id, so replies
+// are matched to requests in send order (the peer answers each connection
+// in order); a reply of the wrong size (the peer's error reply is empty) or
+// with a non-finite value is an error.
+//
 // Prints records/s, requests/s, latency percentiles, its own CPU use and
-// (with --daemon-pid) the daemon's, then one `RESULT key=value ...` line.
+// (with --server-pid) the server's, then one `RESULT key=value ...` line.
 // Flags and defaults: --help.
 #include <poll.h>
 #include <sys/prctl.h>
@@ -22,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -41,6 +50,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
+  std::string protocol = "anomalyd";  // or "raw": float32 frames (bench/peer/)
   std::string endpoint = DefaultEndpoint(pb::DEFAULT_PORT_SCORE);
   std::string stream = "default";
   std::string form = "dense";
@@ -57,8 +67,10 @@ struct Options {
   bool ids = true;
   std::string csv;
   uint64_t seed = 1;
-  int daemon_pid = 0;
+  int daemon_pid = 0;  // --server-pid
   std::string label;
+
+  bool raw() const { return protocol == "raw"; }
 };
 
 int64_t NowNs() {
@@ -166,8 +178,18 @@ std::string RecordId(uint32_t i) { return std::to_string(i); }
 
 // A serialised Request holding only its score body; the request id is
 // prepended per send (protobuf merges concatenated messages), so bodies are
-// built once and the sender's per-request cost is one copy.
+// built once and the sender's per-request cost is one copy. With --protocol
+// raw: the records' float32 values as they are, the whole request.
 std::string EncodeBody(const Options& o, const float* rows, size_t n_rows, size_t first) {
+  if (o.raw()) {
+    std::string raw;
+    raw.reserve(size_t{o.batch} * o.dim * sizeof(float));
+    for (uint32_t i = 0; i < o.batch; ++i) {
+      raw.append(reinterpret_cast<const char*>(rows + ((first + i) % n_rows) * o.dim),
+                 o.dim * sizeof(float));
+    }
+    return raw;
+  }
   pb::Request r;
   pb::ScoreRequest* s = r.mutable_score();
   pb::DenseBatch* dense = o.form == "dense" ? s->mutable_dense() : nullptr;
@@ -293,13 +315,14 @@ class Connection {
 
   void Send(int64_t scheduled, int64_t now) {
     pb::Request header;
-    header.set_request_id(next_id_);
+    if (!o_.raw()) header.set_request_id(next_id_);
     const std::string& body = bodies_[body_++ % bodies_.size()];
-    const size_t hn = header.ByteSizeLong();
+    const size_t hn = o_.raw() ? 0 : header.ByteSizeLong();
     zmq::message_t msg(hn + body.size());
-    header.SerializeToArray(msg.data(), static_cast<int>(hn));
+    if (hn > 0) header.SerializeToArray(msg.data(), static_cast<int>(hn));
     std::memcpy(static_cast<char*>(msg.data()) + hn, body.data(), body.size());
     const bool measured = scheduled >= window_begin_;
+    if (o_.raw()) sent_order_.push_back(next_id_);
     inflight_[next_id_++] = {scheduled, measured};
     if (o_.rate > 0 && measured) {
       stats_.send_lag.Add(static_cast<uint64_t>(now - scheduled));
@@ -330,21 +353,32 @@ class Connection {
   }
 
   void OnReply(const zmq::message_t& msg, int64_t now) {
-    if (!reply_.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
-      stats_.Error("a reply that does not parse as a Response");
-      return;
+    uint64_t id = 0;
+    if (o_.raw()) {
+      if (sent_order_.empty()) {
+        stats_.Error("a reply with no request in flight");
+        return;
+      }
+      id = sent_order_.front();  // the oldest request: replies come in order
+      sent_order_.pop_front();
+    } else {
+      if (!reply_.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+        stats_.Error("a reply that does not parse as a Response");
+        return;
+      }
+      id = reply_.request_id();
     }
-    auto it = inflight_.find(reply_.request_id());
+    auto it = inflight_.find(id);
     if (it == inflight_.end()) {
-      stats_.Error("a reply to unknown request id " + std::to_string(reply_.request_id()));
+      stats_.Error("a reply to unknown request id " + std::to_string(id));
       return;
     }
     const InFlight sent = it->second;
     inflight_.erase(it);
     ++stats_.completed;
-    const std::string why = CheckReply();
+    const std::string why = o_.raw() ? CheckRawReply(msg) : CheckReply();
     if (!why.empty()) {
-      stats_.Error("request " + std::to_string(reply_.request_id()) + ": " + why);
+      stats_.Error("request " + std::to_string(id) + ": " + why);
       return;
     }
     if (sent.measured && sent.scheduled_ns < window_end_) {
@@ -381,6 +415,24 @@ class Connection {
         return "result " + std::to_string(i) + " is not finite";
       }
       stats_.flagged += r.flagged();
+    }
+    return "";
+  }
+
+  // "" when a raw reply holds o_.batch finite (reconstruction, kl, score)
+  // triples of float32.
+  std::string CheckRawReply(const zmq::message_t& msg) {
+    const size_t want = size_t{o_.batch} * 3 * sizeof(float);
+    if (msg.size() != want) {
+      return std::to_string(msg.size()) + " reply bytes for " + std::to_string(o_.batch) +
+             " records (" + std::to_string(want) + " expected; an error reply is empty)";
+    }
+    const size_t n = size_t{o_.batch} * 3;
+    std::vector<float>& v = raw_reply_;
+    v.resize(n);
+    std::memcpy(v.data(), msg.data(), want);  // the frame need not be aligned
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(v[i])) return "record " + std::to_string(i / 3) + " is not finite";
     }
     return "";
   }
@@ -429,8 +481,10 @@ class Connection {
   int64_t start_, window_begin_, window_end_;
   double interval_ns_ = 0;
   std::unordered_map<uint64_t, InFlight> inflight_;
-  std::vector<std::string> ids_;  // RecordId(i) for every i < batch
-  pb::Response reply_;            // reused: parsing into it keeps its allocations
+  std::deque<uint64_t> sent_order_;  // --protocol raw: ids in flight, oldest first
+  std::vector<std::string> ids_;     // RecordId(i) for every i < batch
+  pb::Response reply_;               // reused: parsing into it keeps its allocations
+  std::vector<float> raw_reply_;     // reused: the values of a raw reply
   Stats stats_;
 };
 
@@ -489,8 +543,9 @@ void PrintEnvironment(const Options& o) {
     }
   }
   const std::string data = o.csv.empty() ? "random N(0,1) data" : "rows of " + o.csv;
+  const std::string form = o.raw() ? "raw float32 (peer)" : o.form;
   std::printf("%s  form %s  batch %u  dim %u  ids %s  connections %d  %s  %s\n", o.endpoint.c_str(),
-              o.form.c_str(), o.batch, o.dim, o.ids ? "yes" : "no", o.connections, mode.c_str(),
+              form.c_str(), o.batch, o.dim, o.ids ? "yes" : "no", o.connections, mode.c_str(),
               data.c_str());
 }
 
@@ -546,20 +601,20 @@ int Report(const Options& o, const Totals& t) {
               static_cast<unsigned long long>(s.lost));
   for (const std::string& e : s.first_errors) std::printf("  error: %s\n", e.c_str());
   std::printf("cpu           loadgen %.2f cores", own);
-  if (daemon >= 0) std::printf(", daemon %.2f cores", daemon);
+  if (daemon >= 0) std::printf(", %s %.2f cores", o.raw() ? "peer" : "daemon", daemon);
   std::printf(" (user+sys / wall over the %.1f s window)\n", t.window_s);
   std::printf(
-      "RESULT label=%s form=%s batch=%u dim=%u connections=%d inflight=%d "
+      "RESULT label=%s protocol=%s form=%s batch=%u dim=%u connections=%d inflight=%d "
       "rate=%.0f "
       "duration_s=%.1f requests_per_s=%.1f records_per_s=%.1f p50_us=%.1f "
       "p99_us=%.1f "
       "p999_us=%.1f max_us=%.1f send_lag_p99_us=%.1f flagged_pct=%.3f "
       "errors=%llu "
       "loadgen_cpu=%.3f daemon_cpu=%.3f\n",
-      o.label.empty() ? "-" : o.label.c_str(), o.form.c_str(), o.batch, o.dim, o.connections,
-      o.rate > 0 ? o.max_inflight : o.inflight, o.rate, t.window_s, rps, recs, h.QuantileUs(0.5),
-      h.QuantileUs(0.99), h.QuantileUs(0.999), h.max_us(), s.send_lag.QuantileUs(0.99), flagged,
-      static_cast<unsigned long long>(s.errors), own, daemon);
+      o.label.empty() ? "-" : o.label.c_str(), o.protocol.c_str(), o.form.c_str(), o.batch, o.dim,
+      o.connections, o.rate > 0 ? o.max_inflight : o.inflight, o.rate, t.window_s, rps, recs,
+      h.QuantileUs(0.5), h.QuantileUs(0.99), h.QuantileUs(0.999), h.max_us(),
+      s.send_lag.QuantileUs(0.99), flagged, static_cast<unsigned long long>(s.errors), own, daemon);
   return s.errors == 0 ? 0 : 1;
 }
 
@@ -606,6 +661,12 @@ void ParseFlags(int argc, char** argv, Options* o) {
   CLI::App app{
       "anomalyd_loadgen: end-to-end load on a running anomalyd's score "
       "endpoint"};
+  app.add_option("--protocol", o->protocol,
+                 "anomalyd: protobuf requests to the daemon's score endpoint; raw: "
+                 "float32 frames to the suite's Python peer (bench/peer/; needs --dim, "
+                 "--form dense)")
+      ->check(CLI::IsMember({"anomalyd", "raw"}))
+      ->capture_default_str();
   app.add_option("--endpoint", o->endpoint, "Score endpoint")->capture_default_str();
   app.add_option("--stream", o->stream, "Stream to score")->capture_default_str();
   app.add_option("--form", o->form, "record: per-record Record messages; dense: one DenseBatch")
@@ -646,8 +707,8 @@ void ParseFlags(int argc, char** argv, Options* o) {
                  "Take rows from this CSV (header; id/label/timestamp columns "
                  "skipped) instead of random N(0,1) values");
   app.add_option("--seed", o->seed, "Seed of the random rows")->capture_default_str();
-  app.add_option("--daemon-pid", o->daemon_pid,
-                 "Also report this process's CPU use over the window");
+  app.add_option("--server-pid,--daemon-pid", o->daemon_pid,
+                 "Also report this process's CPU use over the window (RESULT daemon_cpu)");
   app.add_option("--label", o->label, "Tag echoed in the RESULT line");
   try {
     app.parse(argc, argv);
@@ -664,7 +725,15 @@ int main(int argc, char** argv) {
   Options o;
   ParseFlags(argc, argv, &o);
   zmq::context_t ctx(1);
-  const uint32_t dim = StreamDim(ctx, o);
+  if (o.raw()) {
+    // The peer has no status request and no streams: the caller knows d.
+    if (o.dim == 0 || o.form != "dense") {
+      std::fprintf(stderr, "anomalyd_loadgen: --protocol raw needs --dim and --form dense\n");
+      return 2;
+    }
+    o.ids = false;
+  }
+  const uint32_t dim = o.raw() ? o.dim : StreamDim(ctx, o);
   if (o.dim == 0) o.dim = dim;
   if (o.dim != dim) {
     std::fprintf(stderr, "anomalyd_loadgen: --dim %u but stream '%s' has %u features\n", o.dim,
