@@ -7,8 +7,16 @@
 // finite scores. Any failed check, error reply, unknown id or lost reply is
 // an error, and any error makes the exit status 1.
 //
+// --protocol raw drives the benchmark suite's Python peer (bench/peer/)
+// with the same rows instead: a request is one frame of raw little-endian
+// float32, batch x dim, and its reply one frame of batch x 3 float32
+// (reconstruction, kl, score). The frames carry no request id, so replies
+// are matched to requests in send order (the peer answers each connection
+// in order); a reply of the wrong size (the peer's error reply is empty) or
+// with a non-finite value is an error.
+//
 // Prints records/s, requests/s, latency percentiles, its own CPU use and
-// (with --daemon-pid) the daemon's, then one `RESULT key=value ...` line.
+// (with --server-pid) the server's, then one `RESULT key=value ...` line.
 // Flags and defaults: --help.
 #include <poll.h>
 #include <sys/prctl.h>
@@ -22,6 +30,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -41,6 +50,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 struct Options {
+  std::string protocol = "anomalyd";  // or "raw": float32 frames (bench/peer/)
   std::string endpoint = DefaultEndpoint(pb::DEFAULT_PORT_SCORE);
   std::string stream = "default";
   std::string form = "dense";
@@ -57,13 +67,14 @@ struct Options {
   bool ids = true;
   std::string csv;
   uint64_t seed = 1;
-  int daemon_pid = 0;
+  int daemon_pid = 0;  // --server-pid
   std::string label;
+
+  bool raw() const { return protocol == "raw"; }
 };
 
 int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             Clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
 }
 
@@ -87,8 +98,7 @@ class Histogram {
   // The q-quantile in µs (bucket midpoint); 0 when empty.
   double QuantileUs(double q) const {
     if (count_ == 0) return 0;
-    const uint64_t rank =
-        std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * count_)));
+    const uint64_t rank = std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(q * count_)));
     uint64_t seen = 0;
     for (size_t i = 0; i < kBuckets; ++i) {
       seen += counts_[i];
@@ -100,14 +110,12 @@ class Histogram {
  private:
   static constexpr int kSubBits = 7;
   static constexpr size_t kExact = 2u << kSubBits;  // 256
-  static constexpr size_t kBuckets =
-      kExact + (64 - kSubBits - 1) * (1u << kSubBits);
+  static constexpr size_t kBuckets = kExact + (64 - kSubBits - 1) * (1u << kSubBits);
   static size_t Index(uint64_t v) {
     if (v < kExact) return v;
     const int msb = 63 - __builtin_clzll(v);
     const int shift = msb - kSubBits;
-    return kExact + (msb - kSubBits - 1) * (1u << kSubBits) +
-           ((v >> shift) - (1u << kSubBits));
+    return kExact + (msb - kSubBits - 1) * (1u << kSubBits) + ((v >> shift) - (1u << kSubBits));
   }
   static double Lower(size_t i) {
     if (i < kExact) return static_cast<double>(i);
@@ -157,9 +165,8 @@ std::vector<float> CsvRows(const std::string& path, uint32_t dim) {
       ++got;
     }
     if (got != dim) {
-      std::fprintf(stderr,
-                   "anomalyd_loadgen: %s:%zu: %u features, expected %u\n",
-                   path.c_str(), row, got, dim);
+      std::fprintf(stderr, "anomalyd_loadgen: %s:%zu: %u features, expected %u\n", path.c_str(),
+                   row, got, dim);
       std::exit(2);
     }
   }
@@ -171,9 +178,18 @@ std::string RecordId(uint32_t i) { return std::to_string(i); }
 
 // A serialised Request holding only its score body; the request id is
 // prepended per send (protobuf merges concatenated messages), so bodies are
-// built once and the sender's per-request cost is one copy.
-std::string EncodeBody(const Options& o, const float* rows, size_t n_rows,
-                       size_t first) {
+// built once and the sender's per-request cost is one copy. With --protocol
+// raw: the records' float32 values as they are, the whole request.
+std::string EncodeBody(const Options& o, const float* rows, size_t n_rows, size_t first) {
+  if (o.raw()) {
+    std::string raw;
+    raw.reserve(size_t{o.batch} * o.dim * sizeof(float));
+    for (uint32_t i = 0; i < o.batch; ++i) {
+      raw.append(reinterpret_cast<const char*>(rows + ((first + i) % n_rows) * o.dim),
+                 o.dim * sizeof(float));
+    }
+    return raw;
+  }
   pb::Request r;
   pb::ScoreRequest* s = r.mutable_score();
   pb::DenseBatch* dense = o.form == "dense" ? s->mutable_dense() : nullptr;
@@ -203,9 +219,8 @@ std::string EncodeBody(const Options& o, const float* rows, size_t n_rows,
 // most 256 MiB of them.
 std::vector<std::string> BuildBodies(const Options& o) {
   const size_t random_rows = std::max<size_t>(o.batch, 65536);
-  const std::vector<float> rows = o.csv.empty()
-                                      ? RandomRows(random_rows, o.dim, o.seed)
-                                      : CsvRows(o.csv, o.dim);
+  const std::vector<float> rows =
+      o.csv.empty() ? RandomRows(random_rows, o.dim, o.seed) : CsvRows(o.csv, o.dim);
   const size_t n_rows = rows.size() / o.dim;
   if (n_rows == 0) {
     std::fprintf(stderr, "anomalyd_loadgen: no rows in %s\n", o.csv.c_str());
@@ -225,8 +240,8 @@ std::vector<std::string> BuildBodies(const Options& o) {
 // One connection: a DEALER socket driven by one thread.
 
 struct Stats {
-  Histogram latency;   // requests sent in the measured window
-  Histogram send_lag;  // rate mode: actual minus scheduled send time
+  Histogram latency;                 // requests sent in the measured window
+  Histogram send_lag;                // rate mode: actual minus scheduled send time
   uint64_t sent = 0, completed = 0;  // whole run
   // Replies that came inside the measured window.
   uint64_t window_requests = 0, window_records = 0;
@@ -243,9 +258,8 @@ class Connection {
  public:
   // Times are steady-clock ns: warm-up ends at window_begin, sending stops
   // at window_end.
-  Connection(zmq::context_t& ctx, const Options& o,
-             const std::vector<std::string>& bodies, int index, int64_t start,
-             int64_t window_begin, int64_t window_end)
+  Connection(zmq::context_t& ctx, const Options& o, const std::vector<std::string>& bodies,
+             int index, int64_t start, int64_t window_begin, int64_t window_end)
       : o_(o),
         bodies_(bodies),
         socket_(ctx, zmq::socket_type::dealer),
@@ -270,8 +284,7 @@ class Connection {
       const int64_t now = NowNs();
       if (now >= window_end_) break;
       if (o_.rate > 0) {
-        for (; next <= now && next < window_end_ && !Full();
-             next += interval_ns_) {
+        for (; next <= now && next < window_end_ && !Full(); next += interval_ns_) {
           Send(static_cast<int64_t>(next), now);
         }
       } else {
@@ -302,13 +315,14 @@ class Connection {
 
   void Send(int64_t scheduled, int64_t now) {
     pb::Request header;
-    header.set_request_id(next_id_);
+    if (!o_.raw()) header.set_request_id(next_id_);
     const std::string& body = bodies_[body_++ % bodies_.size()];
-    const size_t hn = header.ByteSizeLong();
+    const size_t hn = o_.raw() ? 0 : header.ByteSizeLong();
     zmq::message_t msg(hn + body.size());
-    header.SerializeToArray(msg.data(), static_cast<int>(hn));
+    if (hn > 0) header.SerializeToArray(msg.data(), static_cast<int>(hn));
     std::memcpy(static_cast<char*>(msg.data()) + hn, body.data(), body.size());
     const bool measured = scheduled >= window_begin_;
+    if (o_.raw()) sent_order_.push_back(next_id_);
     inflight_[next_id_++] = {scheduled, measured};
     if (o_.rate > 0 && measured) {
       stats_.send_lag.Add(static_cast<uint64_t>(now - scheduled));
@@ -339,23 +353,32 @@ class Connection {
   }
 
   void OnReply(const zmq::message_t& msg, int64_t now) {
-    if (!reply_.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
-      stats_.Error("a reply that does not parse as a Response");
-      return;
+    uint64_t id = 0;
+    if (o_.raw()) {
+      if (sent_order_.empty()) {
+        stats_.Error("a reply with no request in flight");
+        return;
+      }
+      id = sent_order_.front();  // the oldest request: replies come in order
+      sent_order_.pop_front();
+    } else {
+      if (!reply_.ParseFromArray(msg.data(), static_cast<int>(msg.size()))) {
+        stats_.Error("a reply that does not parse as a Response");
+        return;
+      }
+      id = reply_.request_id();
     }
-    auto it = inflight_.find(reply_.request_id());
+    auto it = inflight_.find(id);
     if (it == inflight_.end()) {
-      stats_.Error("a reply to unknown request id " +
-                   std::to_string(reply_.request_id()));
+      stats_.Error("a reply to unknown request id " + std::to_string(id));
       return;
     }
     const InFlight sent = it->second;
     inflight_.erase(it);
     ++stats_.completed;
-    const std::string why = CheckReply();
+    const std::string why = o_.raw() ? CheckRawReply(msg) : CheckReply();
     if (!why.empty()) {
-      stats_.Error("request " + std::to_string(reply_.request_id()) + ": " +
-                   why);
+      stats_.Error("request " + std::to_string(id) + ": " + why);
       return;
     }
     if (sent.measured && sent.scheduled_ns < window_end_) {
@@ -370,21 +393,19 @@ class Connection {
   // "" when reply_ answers a request of o_.batch records correctly.
   std::string CheckReply() {
     if (reply_.has_error() && reply_.error().code() != pb::OK) {
-      return pb::ErrorCode_Name(reply_.error().code()) + ": " +
-             reply_.error().message();
+      return pb::ErrorCode_Name(reply_.error().code()) + ": " + reply_.error().message();
     }
     if (!reply_.has_score()) return "no score body";
     if (o_.columnar) return CheckColumns(reply_.score().columns());
     const auto& results = reply_.score().results();
     if (results.size() != static_cast<int>(o_.batch)) {
-      return std::to_string(results.size()) + " results for " +
-             std::to_string(o_.batch) + " records";
+      return std::to_string(results.size()) + " results for " + std::to_string(o_.batch) +
+             " records";
     }
     for (int i = 0; i < results.size(); ++i) {
       const pb::ScoreResult& r = results[i];
       if (r.index() != static_cast<uint32_t>(i)) {
-        return "result " + std::to_string(i) + " has index " +
-               std::to_string(r.index());
+        return "result " + std::to_string(i) + " has index " + std::to_string(r.index());
       }
       if (o_.ids && r.id() != ids_[i]) {
         return "result " + std::to_string(i) + " has id '" + r.id() + "'";
@@ -398,14 +419,32 @@ class Connection {
     return "";
   }
 
+  // "" when a raw reply holds o_.batch finite (reconstruction, kl, score)
+  // triples of float32.
+  std::string CheckRawReply(const zmq::message_t& msg) {
+    const size_t want = size_t{o_.batch} * 3 * sizeof(float);
+    if (msg.size() != want) {
+      return std::to_string(msg.size()) + " reply bytes for " + std::to_string(o_.batch) +
+             " records (" + std::to_string(want) + " expected; an error reply is empty)";
+    }
+    const size_t n = size_t{o_.batch} * 3;
+    std::vector<float>& v = raw_reply_;
+    v.resize(n);
+    std::memcpy(v.data(), msg.data(), want);  // the frame need not be aligned
+    for (size_t i = 0; i < n; ++i) {
+      if (!std::isfinite(v[i])) return "record " + std::to_string(i / 3) + " is not finite";
+    }
+    return "";
+  }
+
   // "" when the columns hold o_.batch finite verdicts (ids are implicit:
   // element i is record i).
   std::string CheckColumns(const pb::ScoreColumns& c) {
     const int n = static_cast<int>(o_.batch);
-    if (c.score_size() != n || c.reconstruction_size() != n ||
-        c.kl_size() != n || c.flagged_size() != n || c.p_value_size() != n) {
-      return std::to_string(c.score_size()) + " scores in columns for " +
-             std::to_string(n) + " records";
+    if (c.score_size() != n || c.reconstruction_size() != n || c.kl_size() != n ||
+        c.flagged_size() != n || c.p_value_size() != n) {
+      return std::to_string(c.score_size()) + " scores in columns for " + std::to_string(n) +
+             " records";
     }
     for (int i = 0; i < n; ++i) {
       if (!std::isfinite(c.score(i)) || !std::isfinite(c.reconstruction(i)) ||
@@ -420,8 +459,7 @@ class Connection {
   // After the window: collect the replies still owed, then count the rest
   // as lost.
   void Drain() {
-    const int64_t deadline =
-        NowNs() + static_cast<int64_t>(o_.drain_timeout_s * 1e9);
+    const int64_t deadline = NowNs() + static_cast<int64_t>(o_.drain_timeout_s * 1e9);
     while (!inflight_.empty()) {
       Receive();
       const int64_t left = deadline - NowNs();
@@ -430,8 +468,7 @@ class Connection {
     }
     if (!inflight_.empty()) {
       stats_.lost = inflight_.size();
-      stats_.Error(std::to_string(inflight_.size()) +
-                   " request(s) got no reply within " +
+      stats_.Error(std::to_string(inflight_.size()) + " request(s) got no reply within " +
                    std::to_string(o_.drain_timeout_s) + " s after the run");
     }
   }
@@ -444,8 +481,10 @@ class Connection {
   int64_t start_, window_begin_, window_end_;
   double interval_ns_ = 0;
   std::unordered_map<uint64_t, InFlight> inflight_;
-  std::vector<std::string> ids_;  // RecordId(i) for every i < batch
-  pb::Response reply_;  // reused: parsing into it keeps its allocations
+  std::deque<uint64_t> sent_order_;  // --protocol raw: ids in flight, oldest first
+  std::vector<std::string> ids_;     // RecordId(i) for every i < batch
+  pb::Response reply_;               // reused: parsing into it keeps its allocations
+  std::vector<float> raw_reply_;     // reused: the values of a raw reply
   Stats stats_;
 };
 
@@ -455,8 +494,7 @@ class Connection {
 double OwnCpuSeconds() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
-         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // user + system seconds of process `pid` from /proc/PID/stat; -1 if gone.
@@ -479,8 +517,7 @@ double ProcessCpuSeconds(int pid) {
 std::string CpuModel() {
   std::ifstream in("/proc/cpuinfo");
   for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0)
-      return line.substr(line.find(':') + 2);
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
   }
   return "unknown CPU";
 }
@@ -491,13 +528,11 @@ void PrintEnvironment(const Options& o) {
   const std::time_t t = std::time(nullptr);
   char date[32];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  std::printf("anomalyd_loadgen  %s  %s x %ld  load %.2f %.2f %.2f\n", date,
-              CpuModel().c_str(), sysconf(_SC_NPROCESSORS_ONLN), load[0],
-              load[1], load[2]);
+  std::printf("anomalyd_loadgen  %s  %s x %ld  load %.2f %.2f %.2f\n", date, CpuModel().c_str(),
+              sysconf(_SC_NPROCESSORS_ONLN), load[0], load[1], load[2]);
 #ifdef ANOMALYD_BUILD_TYPE
   if (std::string(ANOMALYD_BUILD_TYPE) != "Release") {
-    std::printf("WARNING: %s build; rates are not representative\n",
-                ANOMALYD_BUILD_TYPE);
+    std::printf("WARNING: %s build; rates are not representative\n", ANOMALYD_BUILD_TYPE);
   }
 #endif
   std::string mode = "inflight " + std::to_string(o.inflight);
@@ -507,11 +542,11 @@ void PrintEnvironment(const Options& o) {
       mode += ", at most " + std::to_string(o.max_inflight) + " in flight";
     }
   }
-  const std::string data =
-      o.csv.empty() ? "random N(0,1) data" : "rows of " + o.csv;
-  std::printf("%s  form %s  batch %u  dim %u  ids %s  connections %d  %s  %s\n",
-              o.endpoint.c_str(), o.form.c_str(), o.batch, o.dim,
-              o.ids ? "yes" : "no", o.connections, mode.c_str(), data.c_str());
+  const std::string data = o.csv.empty() ? "random N(0,1) data" : "rows of " + o.csv;
+  const std::string form = o.raw() ? "raw float32 (peer)" : o.form;
+  std::printf("%s  form %s  batch %u  dim %u  ids %s  connections %d  %s  %s\n", o.endpoint.c_str(),
+              form.c_str(), o.batch, o.dim, o.ids ? "yes" : "no", o.connections, mode.c_str(),
+              data.c_str());
 }
 
 // ---------------------------------------------------------------------------
@@ -525,15 +560,14 @@ uint32_t StreamDim(zmq::context_t& ctx, const Options& o) {
   pb::Response resp;
   Status s = client.Call(req, &resp);
   if (!s.ok()) {
-    std::fprintf(stderr, "anomalyd_loadgen: status from %s: %s\n",
-                 o.endpoint.c_str(), s.ToString().c_str());
+    std::fprintf(stderr, "anomalyd_loadgen: status from %s: %s\n", o.endpoint.c_str(),
+                 s.ToString().c_str());
     std::exit(2);
   }
   for (const pb::StreamStatus& st : resp.status().streams()) {
     if (st.stream() == o.stream) return st.dim();
   }
-  std::fprintf(stderr, "anomalyd_loadgen: the daemon has no stream '%s'\n",
-               o.stream.c_str());
+  std::fprintf(stderr, "anomalyd_loadgen: the daemon has no stream '%s'\n", o.stream.c_str());
   std::exit(2);
 }
 
@@ -545,18 +579,15 @@ struct Totals {
 int Report(const Options& o, const Totals& t) {
   const Stats& s = t.all;
   const Histogram& h = s.latency;
-  const double rps = s.window_requests / t.window_s,
-               recs = s.window_records / t.window_s;
+  const double rps = s.window_requests / t.window_s, recs = s.window_records / t.window_s;
   const double own = t.own_cpu_s / t.window_s;
   const double daemon = t.daemon_cpu_s >= 0 ? t.daemon_cpu_s / t.window_s : -1;
-  const double flagged =
-      s.completed ? 100.0 * s.flagged / (double(s.completed) * o.batch) : 0;
+  const double flagged = s.completed ? 100.0 * s.flagged / (double(s.completed) * o.batch) : 0;
   std::printf("requests/s    %.0f\nrecords/s     %.0f\n", rps, recs);
   std::printf(
       "latency µs    p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (%llu "
       "requests%s)\n",
-      h.QuantileUs(0.5), h.QuantileUs(0.9), h.QuantileUs(0.99),
-      h.QuantileUs(0.999), h.max_us(),
+      h.QuantileUs(0.5), h.QuantileUs(0.9), h.QuantileUs(0.99), h.QuantileUs(0.999), h.max_us(),
       static_cast<unsigned long long>(h.count()),
       o.rate > 0 ? ", from the scheduled send time" : "");
   if (o.rate > 0) {
@@ -566,40 +597,34 @@ int Report(const Options& o, const Totals& t) {
         s.send_lag.QuantileUs(0.99), s.send_lag.max_us());
   }
   std::printf("flagged       %.2f%% of records\n", flagged);
-  std::printf("errors        %llu (lost %llu)\n",
-              static_cast<unsigned long long>(s.errors),
+  std::printf("errors        %llu (lost %llu)\n", static_cast<unsigned long long>(s.errors),
               static_cast<unsigned long long>(s.lost));
-  for (const std::string& e : s.first_errors)
-    std::printf("  error: %s\n", e.c_str());
+  for (const std::string& e : s.first_errors) std::printf("  error: %s\n", e.c_str());
   std::printf("cpu           loadgen %.2f cores", own);
-  if (daemon >= 0) std::printf(", daemon %.2f cores", daemon);
+  if (daemon >= 0) std::printf(", %s %.2f cores", o.raw() ? "peer" : "daemon", daemon);
   std::printf(" (user+sys / wall over the %.1f s window)\n", t.window_s);
   std::printf(
-      "RESULT label=%s form=%s batch=%u dim=%u connections=%d inflight=%d "
+      "RESULT label=%s protocol=%s form=%s batch=%u dim=%u connections=%d inflight=%d "
       "rate=%.0f "
       "duration_s=%.1f requests_per_s=%.1f records_per_s=%.1f p50_us=%.1f "
       "p99_us=%.1f "
       "p999_us=%.1f max_us=%.1f send_lag_p99_us=%.1f flagged_pct=%.3f "
       "errors=%llu "
       "loadgen_cpu=%.3f daemon_cpu=%.3f\n",
-      o.label.empty() ? "-" : o.label.c_str(), o.form.c_str(), o.batch, o.dim,
-      o.connections, o.rate > 0 ? o.max_inflight : o.inflight, o.rate,
-      t.window_s, rps, recs, h.QuantileUs(0.5), h.QuantileUs(0.99),
-      h.QuantileUs(0.999), h.max_us(), s.send_lag.QuantileUs(0.99), flagged,
-      static_cast<unsigned long long>(s.errors), own, daemon);
+      o.label.empty() ? "-" : o.label.c_str(), o.protocol.c_str(), o.form.c_str(), o.batch, o.dim,
+      o.connections, o.rate > 0 ? o.max_inflight : o.inflight, o.rate, t.window_s, rps, recs,
+      h.QuantileUs(0.5), h.QuantileUs(0.99), h.QuantileUs(0.999), h.max_us(),
+      s.send_lag.QuantileUs(0.99), flagged, static_cast<unsigned long long>(s.errors), own, daemon);
   return s.errors == 0 ? 0 : 1;
 }
 
-Totals RunLoad(zmq::context_t& ctx, const Options& o,
-               const std::vector<std::string>& bodies) {
-  const int64_t start =
-      NowNs() + 20'000'000;  // threads ready before the first send
+Totals RunLoad(zmq::context_t& ctx, const Options& o, const std::vector<std::string>& bodies) {
+  const int64_t start = NowNs() + 20'000'000;  // threads ready before the first send
   const int64_t begin = start + static_cast<int64_t>(o.warmup_s * 1e9);
   const int64_t end = begin + static_cast<int64_t>(o.duration_s * 1e9);
   std::vector<std::unique_ptr<Connection>> conns;
   for (int i = 0; i < o.connections; ++i) {
-    conns.push_back(
-        std::make_unique<Connection>(ctx, o, bodies, i, start, begin, end));
+    conns.push_back(std::make_unique<Connection>(ctx, o, bodies, i, start, begin, end));
   }
   std::vector<std::thread> threads;
   for (auto& c : conns) {
@@ -615,18 +640,15 @@ Totals RunLoad(zmq::context_t& ctx, const Options& o,
   const int64_t t0 = NowNs();
   std::this_thread::sleep_for(std::chrono::nanoseconds(end - NowNs()));
   t.own_cpu_s = OwnCpuSeconds() - cpu0;
-  if (o.daemon_pid && dcpu0 >= 0)
-    t.daemon_cpu_s = ProcessCpuSeconds(o.daemon_pid) - dcpu0;
+  if (o.daemon_pid && dcpu0 >= 0) t.daemon_cpu_s = ProcessCpuSeconds(o.daemon_pid) - dcpu0;
   t.window_s = (NowNs() - t0) / 1e9;
   for (auto& th : threads) th.join();
   for (auto& c : conns) {
     const Stats& s = c->stats();
     t.all.latency.Merge(s.latency);
     t.all.send_lag.Merge(s.send_lag);
-    t.all.sent += s.sent, t.all.completed += s.completed,
-        t.all.flagged += s.flagged;
-    t.all.window_requests += s.window_requests,
-        t.all.window_records += s.window_records;
+    t.all.sent += s.sent, t.all.completed += s.completed, t.all.flagged += s.flagged;
+    t.all.window_requests += s.window_requests, t.all.window_records += s.window_records;
     t.all.errors += s.errors, t.all.lost += s.lost;
     for (const std::string& e : s.first_errors) {
       if (t.all.first_errors.size() < 5) t.all.first_errors.push_back(e);
@@ -639,28 +661,27 @@ void ParseFlags(int argc, char** argv, Options* o) {
   CLI::App app{
       "anomalyd_loadgen: end-to-end load on a running anomalyd's score "
       "endpoint"};
-  app.add_option("--endpoint", o->endpoint, "Score endpoint")
+  app.add_option("--protocol", o->protocol,
+                 "anomalyd: protobuf requests to the daemon's score endpoint; raw: "
+                 "float32 frames to the suite's Python peer (bench/peer/; needs --dim, "
+                 "--form dense)")
+      ->check(CLI::IsMember({"anomalyd", "raw"}))
       ->capture_default_str();
-  app.add_option("--stream", o->stream, "Stream to score")
-      ->capture_default_str();
-  app.add_option("--form", o->form,
-                 "record: per-record Record messages; dense: one DenseBatch")
+  app.add_option("--endpoint", o->endpoint, "Score endpoint")->capture_default_str();
+  app.add_option("--stream", o->stream, "Stream to score")->capture_default_str();
+  app.add_option("--form", o->form, "record: per-record Record messages; dense: one DenseBatch")
       ->check(CLI::IsMember({"record", "dense"}))
       ->capture_default_str();
-  app.add_flag("--columnar", o->columnar,
-               "Ask for columnar replies (ScoreResponse.columns)");
+  app.add_flag("--columnar", o->columnar, "Ask for columnar replies (ScoreResponse.columns)");
   app.add_option("--batch", o->batch, "Records per request")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
-  app.add_option("--dim", o->dim,
-                 "Features per record (0: the stream's, asked from the daemon)")
+  app.add_option("--dim", o->dim, "Features per record (0: the stream's, asked from the daemon)")
       ->capture_default_str();
-  app.add_option("--connections", o->connections,
-                 "DEALER sockets, one thread each")
+  app.add_option("--connections", o->connections, "DEALER sockets, one thread each")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  app.add_option("--inflight", o->inflight,
-                 "Requests in flight per connection (closed loop)")
+  app.add_option("--inflight", o->inflight, "Requests in flight per connection (closed loop)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   app.add_option("--max-inflight", o->max_inflight,
@@ -669,8 +690,7 @@ void ParseFlags(int argc, char** argv, Options* o) {
                  "its scheduled time (0: no bound)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
-  app.add_option("--rate", o->rate,
-                 "Fixed rate, requests/s over all connections (0: closed loop)")
+  app.add_option("--rate", o->rate, "Fixed rate, requests/s over all connections (0: closed loop)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--duration", o->duration_s, "Measured seconds")
@@ -679,19 +699,16 @@ void ParseFlags(int argc, char** argv, Options* o) {
   app.add_option("--warmup", o->warmup_s, "Unmeasured seconds first")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--drain-timeout", o->drain_timeout_s,
-                 "Seconds to wait for the last replies")
+  app.add_option("--drain-timeout", o->drain_timeout_s, "Seconds to wait for the last replies")
       ->capture_default_str();
-  app.add_option("--ids", o->ids,
-                 "Give each record an id (unique within its request)")
+  app.add_option("--ids", o->ids, "Give each record an id (unique within its request)")
       ->capture_default_str();
   app.add_option("--csv", o->csv,
                  "Take rows from this CSV (header; id/label/timestamp columns "
                  "skipped) instead of random N(0,1) values");
-  app.add_option("--seed", o->seed, "Seed of the random rows")
-      ->capture_default_str();
-  app.add_option("--daemon-pid", o->daemon_pid,
-                 "Also report this process's CPU use over the window");
+  app.add_option("--seed", o->seed, "Seed of the random rows")->capture_default_str();
+  app.add_option("--server-pid,--daemon-pid", o->daemon_pid,
+                 "Also report this process's CPU use over the window (RESULT daemon_cpu)");
   app.add_option("--label", o->label, "Tag echoed in the RESULT line");
   try {
     app.parse(argc, argv);
@@ -708,12 +725,19 @@ int main(int argc, char** argv) {
   Options o;
   ParseFlags(argc, argv, &o);
   zmq::context_t ctx(1);
-  const uint32_t dim = StreamDim(ctx, o);
+  if (o.raw()) {
+    // The peer has no status request and no streams: the caller knows d.
+    if (o.dim == 0 || o.form != "dense") {
+      std::fprintf(stderr, "anomalyd_loadgen: --protocol raw needs --dim and --form dense\n");
+      return 2;
+    }
+    o.ids = false;
+  }
+  const uint32_t dim = o.raw() ? o.dim : StreamDim(ctx, o);
   if (o.dim == 0) o.dim = dim;
   if (o.dim != dim) {
-    std::fprintf(stderr,
-                 "anomalyd_loadgen: --dim %u but stream '%s' has %u features\n",
-                 o.dim, o.stream.c_str(), dim);
+    std::fprintf(stderr, "anomalyd_loadgen: --dim %u but stream '%s' has %u features\n", o.dim,
+                 o.stream.c_str(), dim);
     return 2;
   }
   const std::vector<std::string> bodies = BuildBodies(o);

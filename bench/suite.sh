@@ -6,6 +6,7 @@
 #   bench/suite.sh [--build-dir DIR] [--no-build] [--full] [--duration S]
 #                  [--memory-seconds S] [--transport tcp|ipc]
 #                  [--durability commit|async] [--threads N] [--keep DIR]
+#                  [--peer] [--peer-rounds N]
 #
 #   --build-dir DIR     build directory (default: build); configured there
 #                       if it has no CMakeCache.txt
@@ -27,6 +28,15 @@
 #   --keep DIR          work in DIR and keep it (data, state, logs, samples);
 #                       default: a temp dir removed at exit. A second run in
 #                       the same DIR reuses its data and trained model.
+#   --peer              after the daemon's figures, compare it with the plain
+#                       Python peer (bench/peer/: pyzmq + PyTorch, the same
+#                       model shape, raw float32 in and out; needs Debian's
+#                       python3-torch and python3-zmq) on the same load and
+#                       print a second table: anomalyd, peer, ratio, target
+#   --peer-rounds N     rounds of the comparison (default 2); each round runs
+#                       every workload on the daemon and on the peer, one
+#                       after the other, the side that goes first swapped
+#                       each round, so a busy machine's drift falls on both
 #
 # Steps: build anomalyd and anomalyd_loadgen (and
 # anomalyd_bench_model when the build knows it); write a 100,000 x 38
@@ -43,6 +53,17 @@
 # batches at a quarter of their best request rate plus single records at a
 # quarter of theirs). Load data are the rows of the test set.
 #
+# With --peer, then, the daemon still up: the peer is started with its
+# tuned environment (bench/peer/run_peer.sh) and each round runs dense
+# batches of 1024 (16 in flight) and 4096 (4 in flight) and single records
+# (2 connections x 256 in flight, the daemon's single-record run) on both,
+# anomalyd_loadgen --protocol raw for the peer. Server CPU is each server
+# process's user+system time over the measured window (/proc/PID/stat).
+# Table: mean (min-max) over the rounds per side; ratio = anomalyd / peer
+# of the means (and the range of the per-round ratios); targets 1.5x
+# records/s and 2x records per server CPU-second at 1024 and 4096, 8x
+# single-record requests/s.
+#
 # Exit status: 0 when every run finished without an error reply (met or not
 # met targets do not change it), 1 otherwise.
 set -euo pipefail
@@ -58,6 +79,8 @@ transport=tcp
 durability=commit
 threads=1
 keep=""
+peer=0
+peer_rounds=2
 die() { echo "suite.sh: $*" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -70,11 +93,20 @@ while [[ $# -gt 0 ]]; do
     --durability) durability=$2; shift 2 ;;
     --threads) threads=$2; shift 2 ;;
     --keep) keep=$(realpath -m "$2"); shift 2 ;;
+    --peer) peer=1; shift ;;
+    --peer-rounds) peer_rounds=$2; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
 done
 [[ "$transport" == tcp || "$transport" == ipc ]] || die "--transport is tcp or ipc"
+[[ "$peer_rounds" =~ ^[1-9][0-9]*$ ]] || die "--peer-rounds is a positive integer"
+# Debian's interpreter: it sees python3-torch (a pyenv python3 may not).
+peer_python=/usr/bin/python3
+if ((peer)); then
+  "$peer_python" -c 'import numpy, torch, zmq' 2> /dev/null ||
+    die "--peer needs $peer_python with python3-torch, python3-zmq and python3-numpy (scripts/install-deps.sh --test)"
+fi
 
 log() { echo "== $*" >&2; }
 
@@ -103,6 +135,10 @@ copy_binaries() {
   done
   if [[ -x "$build/bench/anomalyd_bench_model" ]]; then
     cp "$build/bench/anomalyd_bench_model" "$work/bin/"
+  fi
+  if ((peer)); then
+    mkdir -p "$work/bin/peer"
+    cp "$root/bench/peer/run_peer.sh" "$root/bench/peer/peer_service.py" "$work/bin/peer/"
   fi
 }
 
@@ -134,10 +170,10 @@ write_config() {
   if [[ "$transport" == tcp ]]; then
     local b; b=$(free_port_base)
     score="tcp://127.0.0.1:$b"; control="tcp://127.0.0.1:$((b + 2))"
-    alerts="tcp://127.0.0.1:$((b + 3))"
+    alerts="tcp://127.0.0.1:$((b + 3))"; peer_endpoint="tcp://127.0.0.1:$((b + 4))"
   else
     score="ipc://$work/score.sock"; control="ipc://$work/control.sock"
-    alerts="ipc://$work/alerts.sock"
+    alerts="ipc://$work/alerts.sock"; peer_endpoint="ipc://$work/peer.sock"
   fi
   cat > "$work/anomalyd.toml" <<EOF
 # Written by bench/suite.sh: the reference model; shipped defaults except
@@ -184,8 +220,35 @@ stop_daemon() {
   daemon_pid=""
 }
 
+peer_pid=""
+# Starts the peer (bench/peer/run_peer.sh) and waits for "peer ready".
+start_peer() {
+  local logf="$work/peer.log" waited=0
+  peer_pid=$("$work/bin/peer/run_peer.sh" --python "$peer_python" --log "$logf" -- \
+    --endpoint "$peer_endpoint" --dim 38)
+  until grep -q "peer ready" "$logf" 2>/dev/null; do
+    kill -0 "$peer_pid" 2>/dev/null || { cat "$logf" >&2; die "the peer exited"; }
+    ((waited++ < 240)) || die "the peer not ready after 2 minutes"
+    sleep 0.5
+  done
+  grep "peer ready" "$logf" >&2
+}
+
+stop_peer() {
+  [[ -n "$peer_pid" ]] || return 0
+  kill -TERM "$peer_pid" 2>/dev/null || true
+  # Not our child (run_peer.sh started it): wait by polling.
+  local waited=0
+  while kill -0 "$peer_pid" 2>/dev/null; do
+    ((waited++ < 100)) || { kill -KILL "$peer_pid" 2>/dev/null || true; break; }
+    sleep 0.1
+  done
+  peer_pid=""
+}
+
 cleanup() {
   [[ -z "$daemon_pid" ]] || kill -KILL "$daemon_pid" 2>/dev/null || true
+  [[ -z "$peer_pid" ]] || kill -KILL "$peer_pid" 2>/dev/null || true
   [[ -n "$keep" ]] || rm -rf "$work"
 }
 
@@ -198,15 +261,21 @@ keep_result() {
   for kv in ${line#RESULT}; do [[ "$kv" != *=* ]] || R[$name.${kv%%=*}]=${kv#*=}; done
 }
 
-# loadgen NAME ARGS...: one run, its output to the log and NAME.out. A
-# failed run leaves $work/FAILED (runs may be in subshells).
+# loadgen NAME ARGS...: one run on the daemon, its output to the log and
+# NAME.out. A failed run leaves $work/FAILED (runs may be in subshells).
 loadgen() {
   local name=$1; shift
+  loadgen_on "$score" "$daemon_pid" "$name" "$@"
+}
+
+# loadgen_on ENDPOINT SERVER_PID NAME ARGS...: the same on any server.
+loadgen_on() {
+  local endpoint=$1 pid=$2 name=$3; shift 3
   log "loadgen $name: $*"
   local out="$work/$name.out" rc=0
-  "$work/bin/anomalyd_loadgen" --endpoint "$score" --stream bench --dim 38 \
+  "$work/bin/anomalyd_loadgen" --endpoint "$endpoint" --stream bench --dim 38 \
     --csv "$work/test.csv" --duration "$duration" --warmup "$warmup" \
-    --daemon-pid "$daemon_pid" --label "$name" "$@" > "$out" 2>&1 || rc=$?
+    --server-pid "$pid" --label "$name" "$@" > "$out" 2>&1 || rc=$?
   cat "$out" >&2
   if ((rc != 0)); then touch "$work/FAILED"; R[$name.errors]=1; fi
   local line; line=$(grep '^RESULT ' "$out" || true)
@@ -259,7 +328,43 @@ memory_runs() {
   keep_result after "$("$root/bench/memory.sh" --pid "$daemon_pid" --seconds 0 | grep '^RESULT')"
 }
 
-# --- the table ---------------------------------------------------------------
+# The comparison's workloads: NAME, then the loadgen arguments shared by
+# both sides (the daemon's single records are Record messages, the peer's
+# one-row raw frames).
+peer_workloads=(dense1024 dense4096 single)
+declare -A PEER_ARGS=(
+  [dense1024]="--batch 1024 --inflight 16"
+  [dense4096]="--batch 4096 --inflight 4"
+  [single]="--batch 1 --connections 2 --inflight 256"
+)
+
+# Runs d_W_R (the daemon) and p_W_R (the peer) for every workload W and
+# round R; the side that goes first alternates by round.
+peer_runs() {
+  peer_load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+  log "comparison with the Python peer: $peer_rounds round(s) of ${peer_workloads[*]}"
+  start_peer
+  local r w side sides
+  for r in $(seq "$peer_rounds"); do
+    sides="d p"; ((r % 2)) || sides="p d"
+    for w in "${peer_workloads[@]}"; do
+      for side in $sides; do
+        # PEER_ARGS entries are flag lists: split on purpose.
+        # shellcheck disable=SC2086
+        if [[ $side == d ]]; then
+          local form=dense; [[ $w == single ]] && form=record
+          loadgen "d_${w}_$r" --form "$form" ${PEER_ARGS[$w]}
+        else
+          loadgen_on "$peer_endpoint" "$peer_pid" "p_${w}_$r" --protocol raw ${PEER_ARGS[$w]}
+        fi
+      done
+    done
+  done
+  stop_peer
+  peer_load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+
+# --- the tables --------------------------------------------------------------
 # row FIGURE MEASURED TARGET VERDICT NOTE
 row() { printf '| %s | %s | %s | %s | %s |\n' "$@"; }
 
@@ -319,6 +424,81 @@ print_table() {
     "VmHWM $(fmt "${R[load.hwm_mb]:-}" 1) MB; 5 s after the load $(fmt "${R[after.rss_last_mb]:-}" 1) MB"
 }
 
+# values SIDE WORKLOAD KEY: KEY of every round's run, one a line; KEY
+# per_cpu is records/s per server CPU-second.
+values() {
+  local side=$1 w=$2 key=$3 r n
+  for r in $(seq "$peer_rounds"); do
+    n=${side}_${w}_$r
+    if [[ $key == per_cpu ]]; then
+      awk -v v="${R[$n.records_per_s]:-}" -v c="${R[$n.daemon_cpu]:-}" \
+        'BEGIN { if (v != "" && c > 0) printf "%.6f\n", v / c }'
+    else
+      [[ -z "${R[$n.$key]:-}" ]] || echo "${R[$n.$key]}"
+    fi
+  done
+}
+
+# summary DIGITS: "mean (min–max)" of the values on stdin; "-" if none.
+summary() {
+  awk -v d="$1" '{ s += $1; n++; if (n == 1 || $1 < lo) lo = $1; if (n == 1 || $1 > hi) hi = $1 }
+    END { if (!n) { print "-"; exit }
+          if (n == 1) printf "%\047.*f", d, s
+          else printf "%\047.*f (%\047.*f–%\047.*f)", d, s / n, d, lo, d, hi }'
+}
+
+# peer_row FIGURE WORKLOAD KEY TARGET_RATIO: one row of the comparison.
+peer_row() {
+  local figure=$1 w=$2 key=$3 target=$4 digits=0 d p errs=0 r mean lo hi
+  [[ $key != daemon_cpu ]] || digits=2
+  for r in $(seq "$peer_rounds"); do
+    errs=$((errs + ${R[d_${w}_$r.errors]:-0} + ${R[p_${w}_$r.errors]:-0}))
+  done
+  d=$(values d "$w" "$key"); p=$(values p "$w" "$key")
+  # Ratio of the means, and the range of the per-round ratios.
+  local ratio
+  ratio=$(paste <(echo "$d") <(echo "$p") | awk '$1 != "" && $2 > 0 {
+      sd += $1; sp += $2; r = $1 / $2; n++
+      if (n == 1 || r < lo) lo = r; if (n == 1 || r > hi) hi = r }
+    END { if (!n || sp <= 0) exit; printf "%.2f", sd / sp
+          if (n > 1) printf " %.2f %.2f", lo, hi }')
+  local cell="-" result="not run"
+  if [[ -n "$ratio" ]]; then
+    read -r mean lo hi <<< "$ratio"
+    cell="${mean}×"; [[ -z "${lo:-}" ]] || cell+=" (${lo}–${hi}×)"
+    if [[ "$target" == "-" ]]; then result=$(no_target "$errs")
+    else result=$(verdict "$mean" ">=" "$target" "$errs"); fi
+  fi
+  [[ "$target" == "-" ]] || target="≥ ${target}×"
+  row6 "$figure" "$(echo "$d" | summary "$digits")" "$(echo "$p" | summary "$digits")" \
+    "$cell" "$target" "$result"
+}
+
+row6() { printf '| %s | %s | %s | %s | %s | %s |\n' "$@"; }
+
+print_peer_table() {
+  echo
+  echo "anomalyd against the Python peer (bench/peer/), $peer_rounds round(s), runs of ${duration} s (+${warmup} s warm-up)"
+  echo "load average before the comparison: $peer_load_before; after: $peer_load_after"
+  echo "anomalyd: daemon threads $threads, durability $durability, protobuf with record ids and per-record results;" \
+    "peer: raw float32, $(grep -o 'threads [0-9]*' "$work/peer.log" | head -1) (torch)"
+  echo "in flight: dense 1024 16 requests, dense 4096 4, single records 2 connections × 256, on both"
+  echo "cells: mean (min–max) over the rounds; ratio: anomalyd / peer of the means (range of the per-round ratios)"
+  echo
+  row6 figure anomalyd peer "ratio (anomalyd / peer)" target result
+  row6 --- --- --- --- --- ---
+  local w b
+  for b in 1024 4096; do
+    w=dense$b
+    peer_row "dense $b: records/s" "$w" records_per_s 1.5
+    peer_row "dense $b: records per server CPU-s" "$w" per_cpu 2
+    peer_row "dense $b: server CPU (cores)" "$w" daemon_cpu -
+  done
+  peer_row "single records: requests/s" single requests_per_s 8
+  peer_row "single records: requests per server CPU-s" single per_cpu -
+  peer_row "single records: server CPU (cores)" single daemon_cpu -
+}
+
 # --- main --------------------------------------------------------------------
 if [[ -n "$keep" ]]; then work=$keep; mkdir -p "$work"; else work=$(mktemp -d /tmp/anomalyd-suite.XXXXXX); fi
 trap cleanup EXIT
@@ -346,6 +526,8 @@ else
 fi
 throughput_runs
 memory_runs
+((peer)) && peer_runs
 stop_daemon
 print_table
+((peer)) && print_peer_table
 [[ ! -e "$work/FAILED" ]]

@@ -39,6 +39,9 @@ TEST_PACKAGES=(
   # dpkg-shlibdeps (dpkg-dev, which build-essential brings) finds its
   # dependencies.
   lintian
+  # The Python peer of the benchmark suite (bench/peer/, bench/suite.sh
+  # --peer) and its --self-test: Debian's PyTorch, the same 1.13 as LibTorch.
+  python3-torch
 )
 for arg in "$@"; do
   case "$arg" in
