@@ -5,7 +5,8 @@
 #include <openssl/hmac.h>
 
 #include <cstdio>
-#include <ctime>
+
+#include "common/iso_time.h"
 
 namespace anomalyd {
 namespace {
@@ -32,31 +33,14 @@ std::string Summary(const AlertShaper::Notification& n) {
   std::string s = std::to_string(inc.count()) + " flagged record" + (inc.count() == 1 ? "" : "s") +
                   " on stream '" + inc.stream() + "'";
   if (!inc.feature().empty()) s += " led by feature '" + inc.feature() + "'";
-  s += " since " + Rfc3339(inc.first_scored_us());
+  s += " since " + Iso(inc.first_scored_us());
   s += "; highest score " + Number(inc.max_score()) + " (threshold " + Number(inc.threshold()) +
        ", record '" + inc.max_record_id() + "')";
-  if (n.resolved) s += "; quiet since " + Rfc3339(inc.last_scored_us());
+  if (n.resolved) s += "; quiet since " + Iso(inc.last_scored_us());
   return s;
 }
 
 }  // namespace
-
-std::string Rfc3339(int64_t us) {
-  int64_t secs = us / 1000000;
-  int64_t rem = us % 1000000;
-  if (rem < 0) {
-    rem += 1000000;
-    --secs;
-  }
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(rem / 1000));
-  return buf;
-}
 
 std::string AlertmanagerBody(const AlertShaper::Notification& n, const std::string& instance,
                              const AlertShaping& shaping) {
@@ -79,11 +63,11 @@ std::string AlertmanagerBody(const AlertShaper::Notification& n, const std::stri
   std::string top;
   for (const std::string& f : inc.top_features()) top += (top.empty() ? "" : ",") + f;
   ann["top_features"] = top;
-  a.set_starts_at(Rfc3339(inc.first_scored_us()));
+  a.set_starts_at(Iso(inc.first_scored_us()));
   if (n.resolved) {
-    a.set_ends_at(Rfc3339(n.at_us));
+    a.set_ends_at(Iso(n.at_us));
   } else if (shaping.renotify_every_s > 0) {
-    a.set_ends_at(Rfc3339(n.at_us + static_cast<int64_t>(3 * shaping.renotify_every_s * 1e6)));
+    a.set_ends_at(Iso(n.at_us + static_cast<int64_t>(3 * shaping.renotify_every_s * 1e6)));
   }
   // Empty fields left out: Alertmanager reads "endsAt": "" as a bad time.
   return "[" + Json(a, /*all_fields=*/false) + "]";

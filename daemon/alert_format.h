@@ -16,11 +16,8 @@ namespace anomalyd {
 // The alertname label of every alert anomalyd sends.
 inline constexpr char kAlertName[] = "AnomalydIncident";
 
-// `us` (microseconds since the Unix epoch) as RFC 3339 UTC with
-// milliseconds: 2026-12-08T01:02:03.456Z.
-std::string Rfc3339(int64_t us);
-
-// POST /api/v2/alerts body for one notification. A firing alert ends (in
+// POST /api/v2/alerts body for one notification; times as Iso
+// (common/iso_time.h), which is RFC 3339. A firing alert ends (in
 // Alertmanager's eyes) 3 x renotify_every_s after it was sent, so that
 // Alertmanager resolves it by itself if the daemon stops repeating it;
 // with renotify_every_s = 0 it carries no end (Alertmanager's

@@ -182,8 +182,8 @@ bool AlertSender::Shape(int64_t now, bool* more) {
   *more = s.ok() && static_cast<int64_t>(rows.size()) == kReadBatch;
   std::string state = s.ok() ? shaper_.SaveState() : before;
   if (s.ok() && cursor == cursor_ && notes.empty() && state == before) return true;
-  std::vector<OutboxRow> outbox = ToOutbox(notes);
   if (s.ok()) {
+    std::vector<OutboxRow> outbox = ToOutbox(notes);
     AlertCheckpoint cp{cursor, state};
     s = OnWriter([&](Store& store) { return store.SaveAlerts(cp, &outbox); });
   }

@@ -29,7 +29,9 @@ class HttplibPoster final : public HttpPoster {
     if (!r) {
       const std::string why = httplib::to_string(r.error());
       clients_.erase(origin);  // a fresh connection next time
-      return Status::IoError("POST " + origin + path + ": " + why);
+      // The origin only: a webhook URL's path often holds its secret, and
+      // this message is logged and stored with the outbox row.
+      return Status::IoError("POST to " + origin + ": " + why);
     }
     *status = r->status;
     return Status::OK();
@@ -48,7 +50,7 @@ Status SplitUrl(const std::string& url, std::string* origin, std::string* path) 
   if (url.rfind("http://", 0) == 0) scheme_end = 7;
   if (url.rfind("https://", 0) == 0) scheme_end = 8;
   if (scheme_end == std::string::npos || url.size() == scheme_end) {
-    return Status::InvalidArgument("not an http:// or https:// URL: " + url);
+    return Status::InvalidArgument("not an http:// or https:// URL");
   }
   const size_t slash = url.find_first_of("/?", scheme_end);
   *origin = url.substr(0, slash);

@@ -19,7 +19,8 @@ class HttpPoster {
   virtual ~HttpPoster() = default;
   // POSTs `body` (application/json) to `url` and waits at most timeout_s
   // for the reply. OK with *status set to the reply's HTTP status, whatever
-  // it is; IO_ERROR naming the URL when no reply came (refused, timed out,
+  // it is; IO_ERROR naming the URL's origin (scheme, host, port: never its
+  // path, which may hold a secret) when no reply came (refused, timed out,
   // TLS failure); INVALID_ARGUMENT for a URL that is not http(s)://.
   virtual Status Post(const std::string& url, const HttpHeaders& headers, const std::string& body,
                       double timeout_s, int* status) = 0;

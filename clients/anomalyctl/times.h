@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "common/iso_time.h"
 #include "proto/status.h"
 
 namespace anomalyd::ctl {
@@ -26,12 +27,8 @@ namespace anomalyd::ctl {
 // range, a value beyond the int64 range); *out_us is then untouched.
 Status ParseTime(const std::string& s, int64_t now_us, int64_t* out_us);
 
-// Formats microseconds since the epoch as UTC ISO 8601 with milliseconds,
-// "2026-03-01T12:00:00.250Z", rounding down (-1 is 23:59:59.999 the day
-// before). Times outside years 0000-9999 come out as the plain number with
-// a "us" suffix ("9223372036854775807us"). Used for every time anomalyctl
-// prints.
-std::string Iso(int64_t us);
+// Iso (common/iso_time.h) prints every time anomalyctl shows.
+using ::anomalyd::Iso;
 
 }  // namespace anomalyd::ctl
 

@@ -4,6 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
+#include "common/iso_time.h"
+
 namespace anomalyd {
 namespace {
 
@@ -26,10 +28,10 @@ AlertShaper::Notification Firing() {
   return n;
 }
 
-TEST(AlertFormatTest, Rfc3339) {
-  EXPECT_EQ(Rfc3339(0), "1970-01-01T00:00:00.000Z");
-  EXPECT_EQ(Rfc3339(1'700'000'000'123'456), "2023-11-14T22:13:20.123Z");
-  EXPECT_EQ(Rfc3339(-1), "1969-12-31T23:59:59.999Z");
+TEST(AlertFormatTest, TimesAreRfc3339) {
+  EXPECT_EQ(Iso(0), "1970-01-01T00:00:00.000Z");
+  EXPECT_EQ(Iso(1'700'000'000'123'456), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(Iso(-1), "1969-12-31T23:59:59.999Z");
 }
 
 TEST(AlertFormatTest, AlertmanagerBodyIsAnArrayOfOnePostableAlert) {
@@ -48,7 +50,7 @@ TEST(AlertFormatTest, AlertmanagerBodyIsAnArrayOfOnePostableAlert) {
   EXPECT_EQ(a.annotations().at("count"), "500");
   EXPECT_EQ(a.annotations().at("top_features"), "latency,cpu");
   EXPECT_EQ(a.starts_at(), "2023-11-14T22:13:20.123Z");
-  EXPECT_EQ(a.ends_at(), Rfc3339(1'700'000'100'000'000 + 3 * 600'000'000LL));
+  EXPECT_EQ(a.ends_at(), Iso(1'700'000'100'000'000 + 3 * 600'000'000LL));
   EXPECT_NE(body.find("\"startsAt\""), std::string::npos);  // Alertmanager's names
   EXPECT_EQ(body.find("generatorURL"), std::string::npos);  // empty: left out
 }
@@ -58,7 +60,7 @@ TEST(AlertFormatTest, ResolvedEndsWhenItResolved) {
   n.resolved = true;
   AlertShaping sh;
   const std::string body = AlertmanagerBody(n, "h", sh);
-  EXPECT_NE(body.find("\"endsAt\":\"" + Rfc3339(n.at_us) + "\""), std::string::npos) << body;
+  EXPECT_NE(body.find("\"endsAt\":\"" + Iso(n.at_us) + "\""), std::string::npos) << body;
   sh.renotify_every_s = 0;
   EXPECT_EQ(AlertmanagerBody(Firing(), "h", sh).find("endsAt"), std::string::npos);
 }
